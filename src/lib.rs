@@ -1,0 +1,21 @@
+//! keywarden: finds leaked credentials (scan), watches API usage logs for abuse (monitor) and
+//! acts on exposed keys (revoke, notify).
+//!
+//! Data flows one way: rules → matcher → sources → findings → report for the scanner, and
+//! ingest → detect → act → state for the monitor. Only `config` and the binary wire the two.
+
+pub mod alert;
+pub mod baseline;
+pub mod checksum;
+pub mod cli;
+pub mod config;
+pub mod entropy;
+pub mod findings;
+pub mod matcher;
+pub mod report;
+pub mod rules;
+pub mod run;
+pub mod scan;
+pub mod sources;
+pub mod state;
+pub mod terminal;

@@ -1,0 +1,162 @@
+//! Runs one subcommand from parsed flags and says how it went. This is the wiring layer: it
+//! builds configurations (through `config`) and connects sources, matcher and reports.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+
+use crate::cli::{Command, FormatArg, RuleArgs, RulesCommand, ScanArgs};
+use crate::config::{FileConfig, ScanConfig};
+use crate::findings::Finding;
+use crate::matcher::{Matcher, SecretFilter};
+use crate::scan::{self, ScanOutput};
+use crate::{report, terminal};
+
+/// How a command ended, for the exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Nothing found (exit 0).
+    Clean,
+    /// Findings or alerts (exit 1).
+    Found,
+    /// Ran, but something could not be read (exit 2).
+    Failed,
+}
+
+pub fn run(command: Command) -> Result<Outcome> {
+    match command {
+        Command::Scan(args) => scan(&args),
+        Command::Rules(RulesCommand::List { rules, format }) => rules_list(&rules, format),
+        Command::Rules(RulesCommand::Check { rules }) => rules_check(&rules),
+    }
+}
+
+/// Opens `--output` or stdout, buffered.
+pub fn output(path: &Option<PathBuf>) -> Result<Box<dyn Write>> {
+    Ok(match path {
+        Some(p) => Box::new(BufWriter::new(
+            File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )),
+        None => Box::new(BufWriter::new(io::stdout().lock())),
+    })
+}
+
+/// Drops suppressed findings, counting them in the summary.
+pub fn suppress(cfg: &ScanConfig, out: &mut ScanOutput) {
+    let before = out.findings.len();
+    out.findings
+        .retain(|f: &Finding| !cfg.suppressions.contains(&f.fingerprint));
+    out.summary.suppressed += (before - out.findings.len()) as u64;
+    out.summary.findings = out.findings.len();
+}
+
+pub fn outcome(out: &ScanOutput) -> Outcome {
+    if !out.findings.is_empty() {
+        Outcome::Found
+    } else if !out.summary.errors.is_empty() {
+        Outcome::Failed
+    } else {
+        Outcome::Clean
+    }
+}
+
+fn scan(args: &ScanArgs) -> Result<Outcome> {
+    let cfg = ScanConfig::from_cli(args)?;
+    let mut out = if cfg.stdin {
+        scan::scan_reader(
+            &cfg.matcher,
+            "-",
+            io::stdin().lock(),
+            cfg.walk.max_file_size,
+        )
+    } else {
+        scan::scan_tree(&cfg.matcher, &cfg.walk)
+    };
+    suppress(&cfg, &mut out);
+    let mut w = output(&cfg.output)?;
+    report::write(&mut w, &cfg.report, &cfg.rules, &out.findings, &out.summary)?;
+    w.flush()?;
+    Ok(outcome(&out))
+}
+
+fn rule_config(args: &RuleArgs) -> Result<FileConfig> {
+    FileConfig::discover(args, &PathBuf::from("."))
+}
+
+fn rules_list(args: &RuleArgs, format: FormatArg) -> Result<Outcome> {
+    let file = rule_config(args)?;
+    let rules = file.rule_set(args)?;
+    let mut w = output(&None)?;
+    match format {
+        FormatArg::Json | FormatArg::Jsonl => {
+            let list: Vec<serde_json::Value> = rules
+                .rules()
+                .iter()
+                .map(|r| {
+                    serde_json::json!({
+                        "id": r.id, "name": r.name, "family": r.family, "severity": r.severity,
+                        "confidence": r.confidence, "keywords": r.keywords, "provider": r.provider,
+                        "references": r.references, "origin": r.origin,
+                    })
+                })
+                .collect();
+            if format == FormatArg::Json {
+                serde_json::to_writer_pretty(&mut w, &list)?;
+                writeln!(w)?;
+            } else {
+                for r in list {
+                    serde_json::to_writer(&mut w, &r)?;
+                    writeln!(w)?;
+                }
+            }
+        }
+        _ => {
+            for r in rules.rules() {
+                writeln!(
+                    w,
+                    "{:<44} {:<9} {:<12} {}",
+                    r.id,
+                    r.severity.as_str(),
+                    r.family,
+                    terminal::escape(&r.name)
+                )?;
+            }
+            writeln!(w, "{} rules", rules.len())?;
+        }
+    }
+    w.flush()?;
+    Ok(Outcome::Clean)
+}
+
+fn rules_check(args: &RuleArgs) -> Result<Outcome> {
+    let file = rule_config(args)?;
+    let rules = std::sync::Arc::new(file.rule_set(args)?);
+    let matcher = Matcher::new(rules.clone(), SecretFilter::default());
+    let failures = matcher.check_examples();
+    let examples: usize = rules
+        .rules()
+        .iter()
+        .map(|r| r.examples.len() + r.negative_examples.len())
+        .sum();
+    for f in &failures {
+        eprintln!(
+            "{}: rule {}: {}",
+            f.origin,
+            f.rule,
+            terminal::escape(&f.problem)
+        );
+    }
+    if failures.is_empty() {
+        println!("{} rules, {examples} examples: all pass", rules.len());
+        Ok(Outcome::Clean)
+    } else {
+        println!(
+            "{} rules, {examples} examples: {} failures",
+            rules.len(),
+            failures.len()
+        );
+        Ok(Outcome::Failed)
+    }
+}
