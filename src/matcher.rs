@@ -248,7 +248,7 @@ impl Matcher {
             }
             windows.clear();
         }
-        out[first..].sort_by(|a, b| (a.span.start, a.rule).cmp(&(b.span.start, b.rule)));
+        out[first..].sort_by_key(|m| (m.span.start, m.rule));
         out.dedup_by(|a, b| a.rule == b.rule && a.secret == b.secret);
     }
 

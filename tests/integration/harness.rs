@@ -8,13 +8,24 @@ use std::process::{Command, Output, Stdio};
 
 pub struct TestDir {
     pub dir: tempfile::TempDir,
+    /// A second directory for files that must not be inside the scanned tree (rules, configs).
+    pub aux: tempfile::TempDir,
 }
 
 impl TestDir {
     pub fn new() -> TestDir {
         TestDir {
             dir: tempfile::tempdir().expect("temp dir"),
+            aux: tempfile::tempdir().expect("temp dir"),
         }
+    }
+
+    /// Writes `contents` at `rel` in the auxiliary directory and returns its absolute path.
+    pub fn write_aux(&self, rel: &str, contents: impl AsRef<[u8]>) -> String {
+        let p = self.aux.path().join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, contents).unwrap();
+        p.display().to_string()
     }
 
     pub fn path(&self) -> &Path {
