@@ -12,7 +12,7 @@
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 
 use crate::entropy;
@@ -111,6 +111,9 @@ impl Matcher {
         let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
+            // A full DFA costs a few milliseconds to build for hundreds of keywords but keeps the
+            // keyword pass flat as the rule pack grows (the default NFA slows per pattern).
+            .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .expect("keyword automaton over validated literals");
         let compiled = rules
