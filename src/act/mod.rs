@@ -351,7 +351,7 @@ pub fn revoke_command(args: &RevokeArgs) -> Result<Outcome> {
         }
         if !dry_run {
             let done = match &outcome {
-                ActionOutcome::Done { .. } => format!("{verb}d at {}", p.spec.name),
+                ActionOutcome::Done { .. } => format!("{} at {}", kind.past(), p.spec.name),
                 ActionOutcome::AlreadyDone(d) | ActionOutcome::Recorded(d) => {
                     format!("nothing to do: {d}")
                 }

@@ -241,8 +241,8 @@ impl Actor {
         let done_text = match &outcome {
             None => "nothing yet: notify-only policy".to_string(),
             Some(ActionOutcome::Done { .. }) => format!(
-                "key {}d automatically",
-                policy.as_str().trim_end_matches('e')
+                "key {} automatically",
+                kind.map(|k| k.past()).unwrap_or("handled")
             ),
             Some(ActionOutcome::AlreadyDone(d)) | Some(ActionOutcome::Recorded(d)) => {
                 format!("nothing to do: {d}")

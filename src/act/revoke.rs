@@ -32,6 +32,13 @@ impl ActionKind {
             ActionKind::Regenerate => "regenerate",
         }
     }
+
+    pub fn past(self) -> &'static str {
+        match self {
+            ActionKind::Revoke => "revoked",
+            ActionKind::Regenerate => "regenerated",
+        }
+    }
 }
 
 /// The key an action is about.
@@ -253,8 +260,8 @@ pub fn perform(
             if let Some(row) = ActionLog::new(st).find(kind, provider.id(), &target.reference())? {
                 if row.status == "done" {
                     return Ok(ActionOutcome::Recorded(format!(
-                        "already {}d (action #{})",
-                        kind.as_str().trim_end_matches('e'),
+                        "already {} (action #{})",
+                        kind.past(),
                         row.id
                     )));
                 }

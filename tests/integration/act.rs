@@ -801,3 +801,219 @@ fn missing_notification_server_is_a_warning() {
         stderr(&o)
     );
 }
+
+/// A session bus for one test: `dbus-daemon` listening on a socket in the test's directory,
+/// stopped when dropped.
+struct SessionBus {
+    child: std::process::Child,
+    address: String,
+}
+
+impl SessionBus {
+    fn start(dir: &Path) -> SessionBus {
+        let mut child = std::process::Command::new("dbus-daemon")
+            .args(["--session", "--nofork", "--print-address"])
+            .arg(format!("--address=unix:path={}/bus", dir.display()))
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start dbus-daemon ({e}): install the Debian package `dbus` (.ci/run does)")
+            });
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let address = line.trim().to_string();
+        assert!(
+            address.starts_with("unix:"),
+            "dbus-daemon printed no bus address: {line:?}"
+        );
+        SessionBus { child, address }
+    }
+}
+
+impl Drop for SessionBus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+type NotifyArgs = (
+    String,
+    u32,
+    String,
+    String,
+    String,
+    Vec<String>,
+    std::collections::HashMap<String, zbus::OwnedVariant>,
+    i32,
+);
+
+/// Owns org.freedesktop.Notifications on `address` and records (app, summary, body) of every
+/// Notify call. Returns once the name is owned.
+fn notification_server(address: &str) -> Arc<Mutex<Vec<(String, String, String)>>> {
+    use futures_lite::StreamExt;
+    let seen: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+    let (addr, rec) = (address.to_string(), seen.clone());
+    thread::spawn(move || {
+        zbus::block_on(async move {
+            let conn = zbus::connection::Builder::address(addr.as_str())
+                .build()
+                .await
+                .expect("connect to the test bus");
+            conn.request_name("org.freedesktop.Notifications")
+                .await
+                .expect("own org.freedesktop.Notifications");
+            let mut stream = zbus::MessageStream::from(&conn);
+            ready_tx.send(()).unwrap();
+            while let Some(Ok(msg)) = stream.next().await {
+                let header = msg.header();
+                if header.message_type() != zbus::message::Type::MethodCall {
+                    continue;
+                }
+                let member = header.member().map(|m| m.to_string()).unwrap_or_default();
+                match member.as_str() {
+                    "Notify" => {
+                        let args: NotifyArgs = msg.body().deserialize().expect("Notify args");
+                        rec.lock().unwrap().push((args.0, args.3, args.4));
+                        conn.reply(&header, &(7u32,)).await.unwrap();
+                    }
+                    "GetCapabilities" => {
+                        conn.reply(&header, &(vec!["body".to_string()],))
+                            .await
+                            .unwrap();
+                    }
+                    _ => {}
+                }
+            }
+        });
+    });
+    ready_rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("test notification server did not come up");
+    seen
+}
+
+#[test]
+fn desktop_notification_on_a_real_session_bus() {
+    let t = TestDir::new();
+    let bus = SessionBus::start(t.aux.path());
+    let seen = notification_server(&bus.address);
+    let server = FakeProvider::start(|_, _| Reply::Json(204, String::new()));
+    let db = t.join("state.db");
+    let o = run(
+        generic_cmd(&t, &server, &db, &["--yes", "--notify-desktop"])
+            .env("DBUS_SESSION_BUS_ADDRESS", &bus.address),
+    );
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(!stderr(&o).contains("warn"), "{}", stderr(&o));
+    let got = seen.lock().unwrap().clone();
+    assert_eq!(
+        got,
+        vec![(
+            "keywarden".to_string(),
+            "keywarden: generic key key_123".to_string(),
+            "What happened: exposed secret\nWhat was done: revoked at Generic key API\nWhat to do next: Put the new secret in every integration that uses this key before the old one stops working, then confirm the old secret is rejected.".to_string()
+        )]
+    );
+}
+
+fn alert(id: &str, kind: keywarden::alert::AlertKind) -> keywarden::alert::Alert {
+    keywarden::alert::Alert {
+        id: id.into(),
+        key_id: "key_777".into(),
+        kind,
+        severity: keywarden::rules::Severity::Critical,
+        start: "2026-11-30T10:00:00Z".into(),
+        detected_at: "2026-11-30T10:05:00Z".into(),
+        summary: "exposed key used from 203.0.113.9".into(),
+        evidence: serde_json::json!({}),
+    }
+}
+
+/// The library API the monitor daemon uses: policy per alert kind, each alert handled once,
+/// each revocation sent once, notifications as JSON lines.
+#[test]
+fn actor_applies_the_policy_once_per_alert() {
+    use keywarden::act::policy::{ActSpec, Actor, PolicyAction};
+    use keywarden::alert::AlertKind;
+    let server = FakeProvider::start(|_, _| Reply::Json(204, String::new()));
+    let t = TestDir::new();
+    let prov = t.write_aux(
+        "providers/own.toml",
+        format!(
+            r#"id = "own"
+name = "Our API"
+kind = "api"
+base_url = "{}/admin"
+
+[[revoke]]
+method = "DELETE"
+url = "${{base_url}}/keys/${{key_id}}"
+success = {{ status = [204] }}
+"#,
+            server.url
+        ),
+    );
+    let notices = t.join("notices.jsonl");
+    let spec: ActSpec = toml::from_str(&format!(
+        "provider = \"own\"\n[policy]\nexposed_key_in_use = \"revoke\"\n[notify]\njsonl = {:?}\n",
+        notices.display().to_string()
+    ))
+    .unwrap();
+    let db = t.join("state.db");
+    let http = keywarden::act::http::HttpOptions {
+        allow_internal: true,
+        ..Default::default()
+    };
+    let mut actor = Actor::new(&spec, &db, http.clone(), &[prov.clone().into()]).unwrap();
+    let spike = actor.handle(&alert("a-1", AlertKind::VolumeSpike)).unwrap();
+    assert_eq!(spike.policy, PolicyAction::Notify);
+    assert!(spike.outcome.is_none());
+    assert!(server.requests().is_empty());
+    let exposed = actor
+        .handle(&alert("a-2", AlertKind::ExposedKeyInUse))
+        .unwrap();
+    assert_eq!(exposed.policy, PolicyAction::Revoke);
+    assert_eq!(exposed.outcome.unwrap().status(), "done");
+    // The same alert again (a replay), and the daemon restarted: nothing is sent twice.
+    drop(actor);
+    let mut actor = Actor::new(&spec, &db, http, &[prov.into()]).unwrap();
+    let again = actor
+        .handle(&alert("a-2", AlertKind::ExposedKeyInUse))
+        .unwrap();
+    assert!(again.outcome.is_none());
+    let other = actor
+        .handle(&alert("a-3", AlertKind::ExposedKeyInUse))
+        .unwrap();
+    assert_eq!(other.outcome.unwrap().status(), "recorded");
+    let reqs: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(reqs, ["DELETE /admin/keys/key_777"]);
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&notices)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let dones: Vec<(&str, &str)> = lines
+        .iter()
+        .map(|n| (n["kind"].as_str().unwrap(), n["done"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        dones,
+        [
+            ("volume_spike", "nothing yet: notify-only policy"),
+            ("exposed_key_in_use", "key revoked automatically"),
+            (
+                "exposed_key_in_use",
+                "nothing to do: recorded as done (action #1): not sent again"
+            ),
+        ]
+    );
+}
