@@ -68,12 +68,13 @@ impl Target {
         }
     }
 
-    /// How people see the key: its id, or a redacted secret.
+    /// How people see the key: its id, or a redacted secret with the finding's fingerprint.
     pub fn label(&self) -> String {
-        match (&self.key_id, &self.secret) {
-            (Some(k), _) => k.clone(),
-            (None, Some(s)) => s.redacted(),
-            (None, None) => "(unknown key)".into(),
+        match (&self.key_id, &self.secret, &self.fingerprint) {
+            (Some(k), _, _) => k.clone(),
+            (None, Some(s), Some(fp)) => format!("{} (fingerprint {fp})", s.redacted()),
+            (None, Some(s), None) => s.redacted(),
+            (None, None, _) => "(unknown key)".into(),
         }
     }
 }

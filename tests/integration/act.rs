@@ -399,7 +399,9 @@ fn revoke_github_once_and_records_it() {
     let o = run(&mut cmd());
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
     assert!(
-        stdout(&o).contains("revoke github key ghp_*****: done"),
+        stdout(&o).contains(&format!(
+            "revoke github key ghp_***** (fingerprint {fp}): done"
+        )),
         "{}",
         stdout(&o)
     );
