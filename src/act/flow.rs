@@ -129,7 +129,7 @@ pub fn run(
     let mut detail = String::new();
     for step in steps {
         let req = render(step, &vars).map_err(|e| ProviderError::Config(format!("{e:#}")))?;
-        tracing::info!("{pid}: {}", req.display.lines().next().unwrap_or(""));
+        tracing::info!("{pid}: {}", req.display_line());
         let resp = http.send(&req).map_err(|e| match e {
             HttpError::Internal(_) | HttpError::BadUrl(_) => ProviderError::Refused(e.to_string()),
             other => ProviderError::Unavailable {

@@ -197,9 +197,8 @@ impl Http {
                         || msg.contains("Timeout")
                         || msg.contains("WouldBlock");
                     tracing::info!(
-                        "{} {}: attempt {attempt}: {}",
-                        req.method,
-                        redact_url(&req.url),
+                        "{}: attempt {attempt}: {}",
+                        req.display_line(),
                         if timeout {
                             "timed out"
                         } else {
@@ -225,9 +224,8 @@ impl Http {
             let transient = status == 429 || (500..600).contains(&status);
             if transient && attempt < attempts {
                 tracing::info!(
-                    "{} {}: attempt {attempt}: status {status}, retrying",
-                    req.method,
-                    redact_url(&req.url)
+                    "{}: attempt {attempt}: status {status}, retrying",
+                    req.display_line()
                 );
                 self.sleep(attempt, retry_after);
                 continue;

@@ -384,6 +384,13 @@ pub struct Rendered {
     pub display: String,
 }
 
+impl Rendered {
+    /// `METHOD URL` with the secret redacted, for diagnostics.
+    pub fn display_line(&self) -> &str {
+        self.display.lines().next().unwrap_or("")
+    }
+}
+
 fn is_env_name(name: &str) -> bool {
     name.starts_with(|c: char| c.is_ascii_uppercase())
         && name

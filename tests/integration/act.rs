@@ -237,7 +237,13 @@ fn validate_marks_each_distinct_secret_once() {
     );
     let o = run(t
         .cmd()
-        .args(["validate", "--findings", "report.json", "--allow-internal"])
+        .args([
+            "-vv",
+            "validate",
+            "--findings",
+            "report.json",
+            "--allow-internal",
+        ])
         .args([
             "--attempts",
             "2",
@@ -391,9 +397,16 @@ fn revoke_github_once_and_records_it() {
     let db = t.join("state.db");
     let cmd = || {
         let mut c = t.cmd();
-        c.args(["revoke", "--findings", "report.json", "--fingerprint", &fp])
-            .args(["--state", db.to_str().unwrap(), "--yes", "--allow-internal"])
-            .env("KEYWARDEN_GITHUB_API_URL", &server.url);
+        c.args([
+            "-vv",
+            "revoke",
+            "--findings",
+            "report.json",
+            "--fingerprint",
+            &fp,
+        ])
+        .args(["--state", db.to_str().unwrap(), "--yes", "--allow-internal"])
+        .env("KEYWARDEN_GITHUB_API_URL", &server.url);
         c
     };
     let o = run(&mut cmd());
@@ -439,12 +452,19 @@ fn generic_cmd(
     extra: &[&str],
 ) -> std::process::Command {
     let mut c = t.cmd();
-    c.args(["revoke", "--provider", "generic", "--key-id", "key_123"])
-        .args(["--state", db.to_str().unwrap(), "--allow-internal"])
-        .args(["--retry-delay-ms", "0"])
-        .args(extra)
-        .env("KEYWARDEN_GENERIC_API_URL", format!("{}/v1", server.url))
-        .env("KEYWARDEN_GENERIC_ADMIN_TOKEN", "adm-0123456789-secret");
+    c.args([
+        "-vv",
+        "revoke",
+        "--provider",
+        "generic",
+        "--key-id",
+        "key_123",
+    ])
+    .args(["--state", db.to_str().unwrap(), "--allow-internal"])
+    .args(["--retry-delay-ms", "0"])
+    .args(extra)
+    .env("KEYWARDEN_GENERIC_API_URL", format!("{}/v1", server.url))
+    .env("KEYWARDEN_GENERIC_ADMIN_TOKEN", "adm-0123456789-secret");
     c
 }
 
@@ -547,7 +567,14 @@ success = {{ status = [204] }}
     let db = t.join("state.db");
     let o = run(t
         .cmd()
-        .args(["revoke", "--findings", "report.json", "--providers", &prov])
+        .args([
+            "-vv",
+            "revoke",
+            "--findings",
+            "report.json",
+            "--providers",
+            &prov,
+        ])
         .args(["--state", db.to_str().unwrap(), "--yes", "--allow-internal"])
         .env("ACME_ADMIN", "acme-admin-pw"));
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
