@@ -1046,3 +1046,103 @@ success = {{ status = [204] }}
         ]
     );
 }
+
+#[test]
+fn slack_reads_ok_false_answers() {
+    let live = format!(
+        "{}-{}",
+        "xoxb", "1111111111-2222222222-AbCdEfGhIjKlMnOpQrStUvWx"
+    );
+    let gone = format!(
+        "{}-{}",
+        "xoxb", "3333333333-4444444444-ZyXwVuTsRqPoNmLkJiHgFeDc"
+    );
+    let l = live.clone();
+    let server = FakeProvider::start(move |r, _| {
+        let ok = r.header("authorization") == Some(format!("Bearer {l}").as_str());
+        match (r.path.as_str(), ok) {
+            ("/api/auth.test", true) => Reply::Json(200, r#"{"ok":true,"user":"bot"}"#.into()),
+            ("/api/auth.revoke", true) => Reply::Json(200, r#"{"ok":true,"revoked":true}"#.into()),
+            _ => Reply::Json(200, r#"{"ok":false,"error":"invalid_auth"}"#.into()),
+        }
+    });
+    let t = TestDir::new();
+    t.write(
+        "report.json",
+        report(&[
+            ("slack-bot-token", &live, None),
+            ("slack-bot-token", &gone, None),
+        ]),
+    );
+    let api = format!("{}/api", server.url);
+    let o = run(t
+        .cmd()
+        .args(["validate", "--findings", "report.json", "--allow-internal"])
+        .env("KEYWARDEN_SLACK_API_URL", &api));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["findings"][0]["validation"], "verified_active");
+    assert_eq!(doc["findings"][1]["validation"], "inactive");
+    let db = t.join("state.db");
+    let o = run(t
+        .cmd()
+        .args([
+            "revoke",
+            "--findings",
+            "report.json",
+            "--yes",
+            "--allow-internal",
+        ])
+        .args(["--state", db.to_str().unwrap()])
+        .env("KEYWARDEN_SLACK_API_URL", &api));
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert!(out.contains("slack answered 200\n"), "{out}");
+    assert!(
+        out.contains("slack answered 200: nothing left to do"),
+        "{out}"
+    );
+    let revokes: Vec<Recorded> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.path == "/api/auth.revoke")
+        .collect();
+    assert_eq!(revokes.len(), 2);
+    assert!(revokes.iter().all(|r| r.method == "POST"));
+    assert_hidden(&o, &[&live, &gone]);
+}
+
+#[test]
+fn gitlab_rotates_a_token_and_shows_the_new_one() {
+    let old = format!("{}{}", "glpat-", "OldOldOldOldOldOld12");
+    let new = format!("{}{}", "glpat-", "NewNewNewNewNewNew34");
+    let n = new.clone();
+    let server = FakeProvider::start(move |_, _| {
+        Reply::Json(200, format!(r#"{{"id":42,"name":"ci","token":"{n}"}}"#))
+    });
+    let t = TestDir::new();
+    t.write("report.json", report(&[("gitlab-pat", &old, None)]));
+    let db = t.join("state.db");
+    let o = run(t
+        .cmd()
+        .args([
+            "revoke",
+            "--regenerate",
+            "--findings",
+            "report.json",
+            "--yes",
+        ])
+        .args(["--allow-internal", "--state", db.to_str().unwrap()])
+        .env("KEYWARDEN_GITLAB_API_URL", format!("{}/api/v4", server.url)));
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let reqs = server.requests();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("POST", "/api/v4/personal_access_tokens/self/rotate")
+    );
+    assert_eq!(reqs[0].header("private-token"), Some(old.as_str()));
+    assert!(stdout(&o).contains(&format!("new secret (shown once, store it now): {new}")));
+    assert_hidden(&o, &[&old]);
+    let bytes = db_bytes(&db);
+    assert!(!bytes.contains(&old) && !bytes.contains(&new));
+}
