@@ -29,6 +29,7 @@ use super::notify::{Notice, Notifier, NotifyOptions};
 use super::provider::Providers;
 use super::revoke::{self, ActionKind, ActionOutcome, Target};
 use crate::alert::{Alert, AlertKind};
+use crate::findings::Secret;
 use crate::state::State;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -72,6 +73,10 @@ pub struct ActSpec {
     pub provider: Option<String>,
     #[serde(default)]
     pub notify: NotifySpec,
+    /// Where regenerated secrets are written (mode 0600), one file per key; default: a
+    /// `new-secrets` directory next to the state database. They go nowhere else.
+    #[serde(default)]
+    pub secrets_dir: Option<PathBuf>,
 }
 
 const KINDS: &[AlertKind] = &[
@@ -143,6 +148,7 @@ pub struct Actor {
     http: Http,
     state: State,
     notifier: Notifier,
+    secrets_dir: PathBuf,
 }
 
 impl Actor {
@@ -171,6 +177,12 @@ impl Actor {
             http: Http::new(http),
             state: State::open(state_path)?,
             notifier,
+            secrets_dir: spec.secrets_dir.clone().unwrap_or_else(|| {
+                state_path
+                    .parent()
+                    .unwrap_or(Path::new("."))
+                    .join("new-secrets")
+            }),
         })
     }
 
@@ -240,6 +252,16 @@ impl Actor {
         };
         let done_text = match &outcome {
             None => "nothing yet: notify-only policy".to_string(),
+            Some(ActionOutcome::Done {
+                new_secret: Some(secret),
+                ..
+            }) => match self.save_secret(&provider_name, &alert.key_id, secret) {
+                Ok(path) => format!(
+                    "secret regenerated automatically; the new secret is in {} (readable by this user only; delete it once every integration uses it)",
+                    path.display()
+                ),
+                Err(e) => format!("secret regenerated automatically, but the new secret could not be saved: {e:#}"),
+            },
             Some(ActionOutcome::Done { .. }) => format!(
                 "key {} automatically",
                 kind.map(|k| k.past()).unwrap_or("handled")
@@ -276,6 +298,34 @@ impl Actor {
             policy,
             outcome,
         })
+    }
+
+    fn save_secret(&self, provider: &str, key_id: &str, secret: &Secret) -> Result<PathBuf> {
+        std::fs::create_dir_all(&self.secrets_dir)
+            .with_context(|| format!("cannot create {}", self.secrets_dir.display()))?;
+        let name: String = format!("{provider}-{key_id}")
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect();
+        let path = self.secrets_dir.join(format!("{name}.secret"));
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let mut f = opts
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::io::Write::write_all(&mut f, format!("{}\n", secret.expose()).as_bytes())?;
+        Ok(path)
     }
 
     /// Retries every pending (or interrupted) action that needs no secret in clear.

@@ -1146,3 +1146,53 @@ fn gitlab_rotates_a_token_and_shows_the_new_one() {
     let bytes = db_bytes(&db);
     assert!(!bytes.contains(&old) && !bytes.contains(&new));
 }
+
+#[test]
+fn actor_regenerates_and_keeps_the_new_secret_out_of_notices() {
+    use keywarden::act::policy::{ActSpec, Actor};
+    use keywarden::alert::AlertKind;
+    let server =
+        FakeProvider::start(|_, _| Reply::Json(200, r#"{"secret":"fresh-s3cret-000111"}"#.into()));
+    let t = TestDir::new();
+    let prov = t.write_aux(
+        "providers/own.toml",
+        format!(
+            "id = \"own\"\nname = \"Our API\"\nkind = \"api\"\nbase_url = \"{}\"\n\n[[regenerate]]\nmethod = \"POST\"\nurl = \"${{base_url}}/keys/${{key_id}}/roll\"\nextract = {{ new_secret = \"/secret\" }}\n",
+            server.url
+        ),
+    );
+    let notices = t.join("notices.jsonl");
+    let spec: ActSpec = toml::from_str(&format!(
+        "provider = \"own\"\n[policy]\nrotation_due = \"regenerate\"\n[notify]\njsonl = {:?}\n",
+        notices.display().to_string()
+    ))
+    .unwrap();
+    let db = t.join("state/state.db");
+    let http = keywarden::act::http::HttpOptions {
+        allow_internal: true,
+        ..Default::default()
+    };
+    let mut actor = Actor::new(&spec, &db, http, &[prov.into()]).unwrap();
+    let h = actor.handle(&alert("r-1", AlertKind::RotationDue)).unwrap();
+    assert_eq!(h.outcome.unwrap().status(), "done");
+    let reqs = server.requests();
+    assert_eq!(
+        (reqs[0].method.as_str(), reqs[0].path.as_str()),
+        ("POST", "/keys/key_777/roll")
+    );
+    let saved = t.join("state/new-secrets/own-key_777.secret");
+    assert_eq!(
+        std::fs::read_to_string(&saved).unwrap(),
+        "fresh-s3cret-000111\n"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&saved).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let line = std::fs::read_to_string(&notices).unwrap();
+    assert!(!line.contains("fresh-s3cret-000111"));
+    assert!(line.contains("own-key_777.secret"), "{line}");
+    assert!(!db_bytes(&db).contains("fresh-s3cret-000111"));
+}
