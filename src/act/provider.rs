@@ -106,6 +106,9 @@ pub struct ValidateSpec {
     pub json: Option<toml::Value>,
     pub active: MatchSpec,
     pub inactive: MatchSpec,
+    /// Rule id globs whose secrets this request can check (default: the provider's `rules`).
+    #[serde(default)]
+    pub rules: Option<Vec<String>>,
 }
 
 impl ValidateSpec {
@@ -159,7 +162,9 @@ pub struct ProviderSpec {
     /// Overridden by `KEYWARDEN_<ID>_API_URL`; required there when absent here.
     #[serde(default)]
     pub base_url: Option<String>,
-    /// Rule id globs this provider handles (a rule's own `provider` field wins).
+    /// Rule id globs whose secrets this provider can revoke or regenerate. A rule's own
+    /// `provider` field picks the provider, but only rules matching these are acted on (a
+    /// provider without globs takes every rule that names it).
     #[serde(default)]
     pub rules: Vec<String>,
     #[serde(default)]
@@ -259,7 +264,8 @@ impl Provider {
                 bail!("provider {}: unsupported method {:?}", s.id, st.method);
             }
         }
-        for g in &s.rules {
+        let vglobs = s.validate.as_ref().and_then(|v| v.rules.as_ref());
+        for g in s.rules.iter().chain(vglobs.into_iter().flatten()) {
             Glob::new(g).with_context(|| format!("provider {}: bad rule glob {g:?}", s.id))?;
         }
         Ok(())
@@ -269,7 +275,19 @@ impl Provider {
 /// Every known provider, with the rule globs that map findings to them.
 pub struct Providers {
     list: Vec<Provider>,
-    globs: Vec<GlobSet>,
+    /// Per provider: (action globs, validation globs).
+    globs: Vec<(Option<GlobSet>, Option<GlobSet>)>,
+}
+
+fn globset(globs: &[String]) -> Result<Option<GlobSet>> {
+    if globs.is_empty() {
+        return Ok(None);
+    }
+    let mut b = GlobSetBuilder::new();
+    for g in globs {
+        b.add(Glob::new(g)?);
+    }
+    Ok(Some(b.build()?))
 }
 
 impl Providers {
@@ -309,11 +327,12 @@ impl Providers {
         list.sort_by(|a, b| a.spec.id.cmp(&b.spec.id));
         let mut globs = Vec::new();
         for p in &list {
-            let mut b = GlobSetBuilder::new();
-            for g in &p.spec.rules {
-                b.add(Glob::new(g)?);
-            }
-            globs.push(b.build()?);
+            let actions = globset(&p.spec.rules)?;
+            let checks = match p.spec.validate.as_ref().and_then(|v| v.rules.as_ref()) {
+                Some(v) => globset(v)?,
+                None => actions.clone(),
+            };
+            globs.push((actions, checks));
         }
         Ok(Providers { list, globs })
     }
@@ -326,16 +345,36 @@ impl Providers {
         &self.list
     }
 
-    /// The provider for a finding: the rule's own `provider` field, else the first provider
-    /// whose rule globs match the rule id.
+    /// The provider that can revoke or regenerate a rule's secrets: the one the rule names
+    /// (if its globs allow the rule), else the first whose globs match.
     pub fn for_rule(&self, rule_id: &str, rule_provider: Option<&str>) -> Option<&Provider> {
-        if let Some(p) = rule_provider.and_then(|id| self.get(id)) {
-            return Some(p);
+        self.pick(rule_id, rule_provider, |g| g.0.as_ref())
+    }
+
+    /// The provider that can validate a rule's secrets.
+    pub fn for_validation(&self, rule_id: &str, rule_provider: Option<&str>) -> Option<&Provider> {
+        self.pick(rule_id, rule_provider, |g| g.1.as_ref())
+            .filter(|p| p.spec.validate.is_some())
+    }
+
+    fn pick<'a>(
+        &'a self,
+        rule_id: &str,
+        rule_provider: Option<&str>,
+        which: impl Fn(&(Option<GlobSet>, Option<GlobSet>)) -> Option<&GlobSet>,
+    ) -> Option<&'a Provider> {
+        let entries = || self.list.iter().zip(&self.globs);
+        if let Some(named) = rule_provider {
+            if let Some((p, g)) = entries().find(|(p, _)| p.id() == named) {
+                return match which(g) {
+                    None => Some(p),
+                    Some(set) if set.is_match(rule_id) => Some(p),
+                    Some(_) => None,
+                };
+            }
         }
-        self.list
-            .iter()
-            .zip(&self.globs)
-            .find(|(_, g)| g.is_match(rule_id))
+        entries()
+            .find(|(_, g)| which(g).is_some_and(|set| set.is_match(rule_id)))
             .map(|(p, _)| p)
     }
 }
@@ -587,10 +626,38 @@ mod tests {
             "github"
         );
         assert_eq!(
-            ps.for_rule("whatever", Some("gitlab")).unwrap().id(),
+            ps.for_rule("gitlab-token-named", Some("gitlab"))
+                .unwrap()
+                .id(),
             "gitlab"
         );
+        // The rule names a provider that cannot revoke this kind of secret.
+        assert!(ps
+            .for_rule("gitlab-runner-auth-token", Some("gitlab"))
+            .is_none());
+        assert!(ps
+            .for_rule("github-app-private-key", Some("github"))
+            .is_none());
+        assert!(ps.for_rule("slack-webhook-url", Some("slack")).is_none());
+        // GitHub validates more token kinds than its revocation API takes.
+        assert!(ps
+            .for_rule("github-server-to-server-token", Some("github"))
+            .is_none());
+        assert_eq!(
+            ps.for_validation("github-server-to-server-token", Some("github"))
+                .unwrap()
+                .id(),
+            "github"
+        );
+        assert!(ps
+            .for_validation("github-refresh-token", Some("github"))
+            .is_none());
         assert!(ps.for_rule("nothing-here", None).is_none());
+        // A user provider without globs takes every rule that names it.
+        assert_eq!(
+            ps.for_rule("anything", Some("generic")).unwrap().id(),
+            "generic"
+        );
     }
 
     #[test]

@@ -92,7 +92,7 @@ pub fn validate_all(
             s.spawn(|| loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(c) = distinct.get(i) else { break };
-                let v = match providers.for_rule(&c.rule_id, c.rule_provider.as_deref()) {
+                let v = match providers.for_validation(&c.rule_id, c.rule_provider.as_deref()) {
                     Some(p) => check(p, http, &c.secret),
                     None => Validation::Unknown,
                 };

@@ -322,22 +322,12 @@ fn validate_refuses_loopback_without_allow_internal() {
 fn scan_validate_checks_found_secrets() {
     let server = FakeProvider::start(|_, _| Reply::Json(401, "{}".into()));
     let t = TestDir::new();
-    let rules = t.write_aux(
-        "rules/test.toml",
-        r#"[[rules]]
-id = "test-gh-token"
-name = "test token"
-regex = '''\b(?P<secret>ghx_[A-Za-z0-9]{30})\b'''
-keywords = ["ghx_"]
-provider = "github"
-"#,
-    );
-    let secret = format!("{}_{}", "ghx", "Q7wE9rT2yU4iO6pA8sD1fG3hJ5kL0z");
+    let secret = token("Q7wE9rT2yU4iO6pA8sD1fG3hJ5kL0z");
     t.write("src/app.py", format!("TOKEN = \"{secret}\"\n"));
     let o = run(t
         .cmd()
         .args(["scan", ".", "--format", "json", "--no-config", "--validate"])
-        .args(["--rules", &rules, "--allow-internal", "--attempts", "1"])
+        .args(["--allow-internal", "--attempts", "1"])
         .env("KEYWARDEN_GITHUB_API_URL", &server.url));
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -345,7 +335,7 @@ provider = "github"
         .as_array()
         .unwrap()
         .iter()
-        .find(|f| f["rule_id"] == "test-gh-token")
+        .find(|f| f["rule_id"] == "github-pat-classic")
         .expect("finding");
     assert_eq!(f["validation"], "inactive");
     let reqs = server.requests();
