@@ -242,12 +242,6 @@ impl Provider {
                     s.id
                 )
             }
-            ProviderKind::Api if s.manual.is_some() => {
-                bail!(
-                    "provider {}: [manual] only goes with kind = \"manual\"",
-                    s.id
-                )
-            }
             _ => {}
         }
         let validate = s.validate.as_ref().map(|v| v.step());
@@ -653,11 +647,37 @@ mod tests {
             .for_validation("github-refresh-token", Some("github"))
             .is_none());
         assert!(ps.for_rule("nothing-here", None).is_none());
+        // Validation-only providers fall back to their runbook for revocation.
+        assert_eq!(
+            ps.for_rule("openai-admin-key", Some("openai"))
+                .unwrap()
+                .id(),
+            "openai"
+        );
         // A user provider without globs takes every rule that names it.
         assert_eq!(
             ps.for_rule("anything", Some("generic")).unwrap().id(),
             "generic"
         );
+    }
+
+    /// Every glob of every shipped provider names at least one shipped rule, so a renamed rule
+    /// cannot silently lose its validation or revocation.
+    #[test]
+    fn provider_globs_match_shipped_rules() {
+        let rules = crate::rules::RuleSet::load(true, &[], &[]).unwrap();
+        let ps = Providers::load(&[]).unwrap();
+        for p in ps.list() {
+            let v = p.spec.validate.as_ref().and_then(|v| v.rules.clone());
+            for g in p.spec.rules.iter().chain(v.iter().flatten()) {
+                let m = Glob::new(g).unwrap().compile_matcher();
+                assert!(
+                    rules.rules().iter().any(|r| m.is_match(&r.id)),
+                    "provider {}: {g} matches no shipped rule",
+                    p.id()
+                );
+            }
+        }
     }
 
     #[test]

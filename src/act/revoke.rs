@@ -249,6 +249,9 @@ pub fn perform(
         ActionKind::Revoke => &provider.spec.revoke,
         ActionKind::Regenerate => &provider.spec.regenerate,
     };
+    if steps.is_empty() && provider.spec.manual.is_some() {
+        return Ok(ActionOutcome::Manual(runbook(provider, &vars)));
+    }
     if steps.is_empty() {
         return Ok(ActionOutcome::Failed(format!(
             "provider {} has no {} flow",

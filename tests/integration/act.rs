@@ -1186,3 +1186,65 @@ fn actor_regenerates_and_keeps_the_new_secret_out_of_notices() {
     assert!(line.contains("own-key_777.secret"), "{line}");
     assert!(!db_bytes(&db).contains("fresh-s3cret-000111"));
 }
+
+#[test]
+fn validation_only_providers_check_and_show_a_runbook() {
+    let oa = format!(
+        "{}-{}",
+        "sk-proj", "Ab12Cd34Ef56Gh78Ij90Kl12Mn34Op56Qr78St90"
+    );
+    let an = format!("{}-{}", "sk-ant-api03", "Zz".repeat(40));
+    let server = FakeProvider::start(|r, _| match r.path.as_str() {
+        "/openai/models" => Reply::Json(200, r#"{"data":[]}"#.into()),
+        _ => Reply::Json(401, r#"{"type":"error"}"#.into()),
+    });
+    let t = TestDir::new();
+    t.write(
+        "report.json",
+        report(&[
+            ("openai-project-key", &oa, None),
+            ("anthropic-api-key", &an, None),
+        ]),
+    );
+    let o = run(t
+        .cmd()
+        .args(["validate", "--findings", "report.json", "--allow-internal"])
+        .env("KEYWARDEN_OPENAI_API_URL", format!("{}/openai", server.url))
+        .env(
+            "KEYWARDEN_ANTHROPIC_API_URL",
+            format!("{}/anthropic", server.url),
+        ));
+    let doc: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(doc["findings"][0]["validation"], "verified_active");
+    assert_eq!(doc["findings"][1]["validation"], "inactive");
+    let mut reqs = server.requests();
+    reqs.sort_by(|a, b| a.path.cmp(&b.path));
+    assert_eq!(reqs[0].path, "/anthropic/models");
+    assert_eq!(reqs[0].header("x-api-key"), Some(an.as_str()));
+    assert_eq!(reqs[0].header("anthropic-version"), Some("2023-06-01"));
+    assert_eq!(reqs[1].path, "/openai/models");
+    assert_eq!(
+        reqs[1].header("authorization"),
+        Some(format!("Bearer {oa}").as_str())
+    );
+    let o = run(t.cmd().args([
+        "revoke",
+        "--findings",
+        "report.json",
+        "--rule",
+        "openai-project-key",
+    ]));
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("revoke openai key sk-p***** (fingerprint"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(
+        stdout(&o).contains("https://platform.openai.com/api-keys"),
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(server.requests().len(), 2);
+    assert_hidden(&o, &[&oa, &an]);
+}
