@@ -3,6 +3,7 @@
 //! commits offsets, detector state and an alert outbox to the state database in one transaction
 //! per poll, and `output` delivers the outbox to sinks.
 
+pub mod detect;
 pub mod ingest;
 
 use anyhow::Result;
