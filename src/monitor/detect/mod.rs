@@ -365,7 +365,7 @@ impl EventSink for Engine {
     fn event(&mut self, ev: &Event<'_>) {
         let i = self.key_index(ev);
         self.dirty[i] = true;
-        if self.max_ts.is_none_or(|m| ev.ts > m) {
+        if self.max_ts.map_or(true, |m| ev.ts > m) {
             self.max_ts = Some(ev.ts);
         }
         if ev.ts > self.keys[i].last_ts {

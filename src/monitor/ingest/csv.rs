@@ -197,6 +197,18 @@ fn split(
     }
 }
 
+/// Every field of one line, owned.
+pub fn fields_owned(line: &[u8]) -> Result<Vec<String>, &'static str> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let mut r = Vec::new();
+    let mut s = Vec::new();
+    let src = split(line, usize::MAX, &mut r, &mut s)?;
+    let b = src.pick(line, &s);
+    Ok(r.iter()
+        .map(|x| String::from_utf8_lossy(&b[x.clone()]).into_owned())
+        .collect())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -220,16 +232,4 @@ mod tests {
         let mut r = Vec::new();
         assert!(split(b"a,\"b", 9, &mut r, &mut Vec::new()).is_err());
     }
-}
-
-/// Every field of one line, owned.
-pub fn fields_owned(line: &[u8]) -> Result<Vec<String>, &'static str> {
-    let line = line.strip_suffix(b"\r").unwrap_or(line);
-    let mut r = Vec::new();
-    let mut s = Vec::new();
-    let src = split(line, usize::MAX, &mut r, &mut s)?;
-    let b = src.pick(line, &s);
-    Ok(r.iter()
-        .map(|x| String::from_utf8_lossy(&b[x.clone()]).into_owned())
-        .collect())
 }
