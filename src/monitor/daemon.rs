@@ -9,6 +9,7 @@
 //! Test hooks (environment, for the crash tests): `KEYWARDEN_TEST_HOOKS=1` prints
 //! `keywarden-test: poll N done` to stderr after each poll; `KEYWARDEN_TEST_PAUSE_AFTER_COMMIT=N`
 //! stops (sleeps until killed) right after poll N's commit, before delivery;
+//! `KEYWARDEN_TEST_PAUSE_BEFORE_COMMIT=N` stops after poll N read its input, before the commit;
 //! `KEYWARDEN_TEST_PAUSE_AFTER_DELIVER=N` stops after the first alert of poll N reached the
 //! sinks but before it is marked delivered.
 
@@ -43,12 +44,18 @@ CREATE TABLE monitor_deliveries (
     alert_id TEXT NOT NULL, sink TEXT NOT NULL, PRIMARY KEY (alert_id, sink));
 ";
 
+/// How far (event time) other keys must have moved on before a quiet key's open buckets are
+/// closed by the daemon.
+pub const IDLE_GRACE: i64 = 3600;
+
 /// What one poll did.
 #[derive(Debug, Default)]
 pub struct PollReport {
     pub stats: IngestStats,
     pub new_alerts: usize,
     pub delivered: usize,
+    /// Events that arrived after their bucket had closed (beyond the allowed lateness).
+    pub late: u64,
 }
 
 pub struct Daemon {
@@ -143,31 +150,35 @@ impl Daemon {
         self.polls += 1;
         let mut report = PollReport::default();
         let complete = self.cfg.once;
+        let late_before = self.engine.stats.late;
+        super::ingest::time::refresh_horizon();
         let mut errors = Vec::new();
         let paths = tail::expand(&self.cfg.inputs, &mut errors);
         let mut seen: Vec<Tracked> = Vec::new();
         // A rotated file first: finish what is left of a known file that moved out of the
-        // inputs' sight (renamed beside an explicitly named input).
+        // inputs' sight (`app.log` renamed to `app.log.1` beside an explicitly named input).
         for old in &self.files {
-            if old.whole || paths.iter().any(|p| p.display().to_string() == old.path) {
+            if old.whole {
                 continue;
             }
-            if let Some(moved) = find_moved(old) {
-                let mut t = old.clone();
-                t.path = moved.display().to_string();
-                if !paths.contains(&moved) {
-                    if let Err(e) = tail::read_new(
-                        &mut t,
-                        &self.cfg.columns,
-                        &mut self.engine,
-                        &mut report.stats,
-                        complete,
-                    ) {
-                        errors.push(format!("{e:#}"));
-                    }
-                    seen.push(t);
-                }
+            let Some(moved) = find_moved(old) else {
+                continue;
+            };
+            if paths.contains(&moved) {
+                continue; // read below in path order
             }
+            let mut t = old.clone();
+            t.path = moved.display().to_string();
+            if let Err(e) = tail::read_new(
+                &mut t,
+                &self.cfg.columns,
+                &mut self.engine,
+                &mut report.stats,
+                complete,
+            ) {
+                errors.push(format!("{e:#}"));
+            }
+            seen.push(t);
         }
         for p in &paths {
             let r = tail::identify(p, &self.files).and_then(|mut t| {
@@ -188,13 +199,27 @@ impl Daemon {
                 Err(e) => errors.push(format!("{e:#}")),
             }
         }
+        // Keep the offsets of files that could not be read this time but still exist.
+        for old in &self.files {
+            if !seen.iter().any(|s| s.dev == old.dev && s.ino == old.ino)
+                && find_moved(old).is_some()
+            {
+                seen.push(old.clone());
+            }
+        }
         report.stats.errors.extend(errors);
         if complete {
             self.engine.flush();
+        } else {
+            self.engine.close_idle(IDLE_GRACE);
         }
         let now = self.cfg.now.unwrap_or_else(|| self.engine.now());
         if self.engine.max_ts.is_some() || self.cfg.now.is_some() {
             self.engine.check_inventory(now);
+        }
+        report.late = self.engine.stats.late - late_before;
+        if test_hook("KEYWARDEN_TEST_PAUSE_BEFORE_COMMIT", self.polls) {
+            pause("reading", self.polls);
         }
         report.new_alerts = self.commit(&seen)?;
         self.files = seen;
@@ -363,6 +388,13 @@ pub fn log_report(r: &PollReport) {
             "{} rows could not be parsed, e.g.:\n  {}",
             s.garbled,
             s.samples.join("\n  ")
+        );
+    }
+    if r.late > 0 {
+        tracing::warn!(
+            "{} events arrived after their 5-minute bucket had closed (raise --lateness); \
+             they count for address and exposure checks only",
+            r.late
         );
     }
     for e in &s.errors {

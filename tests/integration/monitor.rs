@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use crate::harness::*;
 
-/// 2026-01-05T00:00:00Z, a Monday.
-const T0: i64 = 1_767_571_200;
+/// 2024-01-01T00:00:00Z, a Monday (in the past, so no clock makes it "future").
+const T0: i64 = 1_704_067_200;
 const DAY: i64 = 86400;
 
 fn iso(t: i64) -> String {
@@ -394,18 +394,20 @@ fn garbled_rows_are_counted_with_samples_and_not_fatal() {
     let mut s = csv(&small());
     s.insert_str(
         s.find('\n').unwrap() + 1,
-        "not a row\nyesterday,k-a,200,10.1.1.1,/,GET\n2026-01-05T00:00:00Z,k-a,abc,10.1.1.1,/,GET\n",
+        "not a row\nyesterday,k-a,200,10.1.1.1,/,GET\n2024-01-01T00:00:00Z,k-a,abc,10.1.1.1,/,GET\n\
+         2999-01-01T00:00:00Z,k-a,200,10.1.1.1,/,GET\n",
     );
     t.write("g.csv", &s);
     let (out, err, rc) = monitor_small(&t, "g.csv", &[]);
     assert_eq!(rc, 1);
     assert_alerts(&alerts(&out), &small_want());
-    assert!(err.contains("3 rows could not be parsed"), "{err}");
+    assert!(err.contains("4 rows could not be parsed"), "{err}");
     assert!(err.contains("g.csv:2: too few columns"), "{err}");
     assert!(err.contains("g.csv:3: bad timestamp"), "{err}");
     assert!(err.contains("g.csv:4: bad status"), "{err}");
+    assert!(err.contains("g.csv:5: timestamp in the future"), "{err}");
     // A file without a key column is an error (exit 2), not a crash.
-    t.write("nokey.csv", "timestamp,foo\n2026-01-05T00:00:00Z,1\n");
+    t.write("nokey.csv", "timestamp,foo\n2024-01-01T00:00:00Z,1\n");
     let (_, err, rc) = monitor_small(&t, "nokey.csv", &[]);
     assert_eq!(rc, 2);
     assert!(err.contains("no key column"), "{err}");
@@ -419,11 +421,11 @@ fn inventory_kinds_and_exposed_keys() {
     t.write(
         "keys.csv",
         "api_key_id,name,created_at,last_rotated_at,allowed_ips\n\
-         k-old,billing,2025-06-01T00:00:00Z,,\n\
-         k-rotated,search,2025-06-01T00:00:00Z,2026-01-01T00:00:00Z,\n\
-         k-idle,legacy,2025-12-20T00:00:00Z,,\n\
-         k-fenced,backend,2026-01-01T00:00:00Z,,\"10.9.0.0/16; 10.8.0.1\"\n\
-         k-leaked,ci,2026-01-01T00:00:00Z,,\n",
+         k-old,billing,2023-06-01T00:00:00Z,,\n\
+         k-rotated,search,2023-06-01T00:00:00Z,2023-12-28T00:00:00Z,\n\
+         k-idle,legacy,2023-12-15T00:00:00Z,,\n\
+         k-fenced,backend,2023-12-20T00:00:00Z,,\"10.9.0.0/16; 10.8.0.1\"\n\
+         k-leaked,ci,2023-12-20T00:00:00Z,,\n",
     );
     t.write(
         "findings.json",
@@ -466,7 +468,7 @@ fn inventory_kinds_and_exposed_keys() {
         "--findings",
         "findings.json",
         "--now",
-        "2026-01-15T00:00:00Z",
+        "2024-01-11T00:00:00Z",
         "-f",
         "jsonl",
         "--state",
@@ -475,15 +477,15 @@ fn inventory_kinds_and_exposed_keys() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     let hashed = format!("sha256:{hash}");
     let want = vec![
-        ("rotation_due", "k-old", 1_748_736_000 + 90 * DAY),
-        ("unused_key", "k-idle", 1_766_188_800),
-        ("rotation_due", "k-idle", 1_766_188_800 + 90 * DAY),
+        ("rotation_due", "k-old", 1_685_577_600 + 90 * DAY),
+        ("unused_key", "k-idle", 1_702_598_400),
+        ("rotation_due", "k-idle", 1_702_598_400 + 90 * DAY),
         ("new_source_ip", "k-fenced", T0 + 240),
         ("exposed_key_in_use", "k-leaked", T0 + 360),
         ("exposed_key_in_use", hashed.as_str(), T0 + 400),
     ];
     let got = alerts(&stdout(&o));
-    // rotation_due for k-idle is not due yet (created 2025-12-20): drop it from the wanted set.
+    // rotation_due for k-idle is not due yet (created 2023-12-15): drop it from the wanted set.
     let want: Vec<_> = want
         .into_iter()
         .filter(|(k, key, _)| !(*k == "rotation_due" && *key == "k-idle"))
@@ -521,7 +523,7 @@ fn inventory_kinds_and_exposed_keys() {
         "--findings",
         "findings.json",
         "--now",
-        "2026-01-15T00:00:00Z",
+        "2024-01-11T00:00:00Z",
         "-f",
         "jsonl",
         "--state",
@@ -539,11 +541,15 @@ struct Daemon {
 
 impl Daemon {
     fn start(t: &TestDir, extra_env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_on(t, "logs", extra_env)
+    }
+
+    fn start_on(t: &TestDir, input: &str, extra_env: &[(&str, &str)]) -> Daemon {
         let mut c = t.cmd();
         c.args([
             "monitor",
             "-i",
-            "logs",
+            input,
             "--interval",
             "1s",
             "--lateness",
@@ -727,4 +733,97 @@ fn kill_9_after_commit_then_restart_delivers_each_alert_once() {
 #[test]
 fn kill_9_after_delivery_before_marking_then_restart_delivers_each_alert_once() {
     crash_restart("KEYWARDEN_TEST_PAUSE_AFTER_DELIVER");
+}
+
+#[test]
+fn kill_9_before_commit_then_restart_delivers_each_alert_once() {
+    crash_restart("KEYWARDEN_TEST_PAUSE_BEFORE_COMMIT");
+}
+
+#[test]
+fn daemon_finishes_a_rotated_file_named_explicitly() {
+    let t = TestDir::new();
+    let log = t.join("logs/app.csv");
+    let header = "timestamp,api_key_id,status,source_ip\n";
+    t.write("logs/app.csv", format!("{header}{}", burst("k-1", T0)));
+    let d = Daemon::start_on(&t, "logs/app.csv", &[]);
+    d.settle();
+    // Lines written just before rotation, then the rename and a new file.
+    append(&log, &burst("k-2", T0 + 3600));
+    std::fs::rename(&log, t.join("logs/app.csv.1")).unwrap();
+    t.write(
+        "logs/app.csv",
+        format!("{header}{}", burst("k-3", T0 + 7200)),
+    );
+    d.settle();
+    assert_eq!(d.stop(), 0);
+    assert_alerts(
+        &alerts(&alert_file(&t)),
+        &[
+            ("auth_failures", "k-1", T0),
+            ("auth_failures", "k-2", T0 + 3600),
+            ("auth_failures", "k-3", T0 + 7200),
+        ],
+    );
+}
+
+#[test]
+fn config_file_and_human_output() {
+    let t = TestDir::new();
+    t.write("logs/a.csv", csv(&small()));
+    let cfg = t.write(
+        "monitor.toml",
+        "inputs = [\"logs\"]\nformat = \"jsonl\"\nlearning = \"1h\"\nlateness = \"5m\"\n\
+         [auth]\nthreshold = 40\n",
+    );
+    // Threshold 40 from the file: the 30-failure burst is not one; the new address still is.
+    let o = run(t
+        .cmd()
+        .args(["monitor", "--once", "--config", cfg.to_str().unwrap()]));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_alerts(&alerts(&stdout(&o)), &[("new_source_ip", "k-a", T0 + 7300)]);
+    // Flags win over the file.
+    let o = run(t.cmd().args([
+        "monitor",
+        "--once",
+        "--config",
+        cfg.to_str().unwrap(),
+        "-f",
+        "human",
+    ]));
+    let out = stdout(&o);
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with(
+            "medium   new_source_ip      k-a 2024-01-01T02:01:40Z used from 192.0.2.44"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("[id "), "{out}");
+    // An unknown setting is an error naming its line.
+    let bad = t.write("bad.toml", "inputs = [\"logs\"]\nintervall = \"5s\"\n");
+    let o = run(t
+        .cmd()
+        .args(["monitor", "--once", "--config", bad.to_str().unwrap()]));
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("bad.toml:2"), "{}", stderr(&o));
+}
+
+#[test]
+fn daemon_judges_a_key_that_goes_quiet_once_others_move_on() {
+    let t = TestDir::new();
+    let header = "timestamp,api_key_id,status,source_ip\n";
+    // k-1: a burst and nothing after it. k-2: ordinary use that goes on for two hours.
+    let mut s = String::from(header);
+    for i in 0..25 {
+        s.push_str(&format!("{},k-1,401,203.0.113.5\n", iso(T0 + i)));
+    }
+    for i in 0..3 {
+        s.push_str(&format!("{},k-2,200,10.0.0.1\n", iso(T0 + i * 3600)));
+    }
+    t.write("logs/app.csv", s);
+    let d = Daemon::start(&t, &[]);
+    d.settle();
+    assert_eq!(d.stop(), 0);
+    assert_alerts(&alerts(&alert_file(&t)), &[("auth_failures", "k-1", T0)]);
 }

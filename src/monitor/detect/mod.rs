@@ -340,6 +340,23 @@ impl Engine {
         }
     }
 
+    /// Closes buckets of keys that went quiet: their own event time no longer moves, so the
+    /// latest event time of any key (minus lateness and `grace`) stands in. Without this, a
+    /// burst of failures on a key that is never used again would never be judged. The daemon
+    /// calls it after each poll; `--once` flushes instead.
+    pub fn close_idle(&mut self, grace: i64) {
+        let Some(m) = self.max_ts else {
+            return;
+        };
+        let wm = m - self.settings.lateness - grace;
+        for i in 0..self.keys.len() {
+            if self.keys[i].last_ts < wm && self.keys[i].closed < wm.div_euclid(BUCKET) - 1 {
+                self.close_until(i, wm);
+                self.dirty[i] = true;
+            }
+        }
+    }
+
     /// Inventory checks (unused keys, rotation) at event time `now`.
     pub fn check_inventory(&mut self, now: i64) {
         inventory::check(self, now);

@@ -61,6 +61,9 @@ pub fn record(rec: &Record, sink: &mut dyn EventSink) -> Result<bool, &'static s
         .as_deref()
         .and_then(|t| time::parse(t.as_bytes()))
         .ok_or("bad or missing eventTime")?;
+    if ts > time::horizon() {
+        return Err("eventTime in the future");
+    }
     let Some(key) = rec
         .user_identity
         .as_ref()

@@ -88,6 +88,9 @@ impl CsvParser {
         let buf = src.pick(line, &self.scratch);
         let field = |i: usize| &buf[self.ranges[i].clone()];
         let ts = time::parse(field(self.ts)).ok_or("bad timestamp")?;
+        if ts > time::horizon() {
+            return Err("timestamp in the future");
+        }
         let key = field(self.key).trim_ascii();
         if key.is_empty() {
             return Ok(false);

@@ -57,6 +57,9 @@ impl JsonlParser {
             .and_then(text)
             .and_then(|t| time::parse(t.as_bytes()))
             .ok_or("bad or missing timestamp")?;
+        if ts > time::horizon() {
+            return Err("timestamp in the future");
+        }
         let (key, key_is_secret) = match field(&obj, &self.key).and_then(text) {
             Some(k) => (k, false),
             None => match field(&obj, &self.secret).and_then(text) {

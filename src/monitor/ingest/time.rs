@@ -2,6 +2,21 @@
 //! fraction and offset, or Unix seconds / milliseconds) because this runs once per event and a
 //! general date library costs more than the rest of the pipeline. Everything is UTC seconds.
 
+use std::sync::atomic::{AtomicI64, Ordering};
+
+static HORIZON: AtomicI64 = AtomicI64::new(i64::MAX);
+
+/// Records later than this (wall clock + 1 day, refreshed every poll) are garbled: a log
+/// cannot hold events from the future, and one such timestamp would otherwise close a key's
+/// buckets for years ahead.
+pub fn horizon() -> i64 {
+    HORIZON.load(Ordering::Relaxed)
+}
+
+pub fn refresh_horizon() {
+    HORIZON.store(chrono::Utc::now().timestamp() + 86400, Ordering::Relaxed);
+}
+
 /// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
 pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     let y = if m <= 2 { y - 1 } else { y };
