@@ -13,6 +13,7 @@ pub mod config;
 pub mod entropy;
 pub mod findings;
 pub mod matcher;
+pub mod monitor;
 pub mod report;
 pub mod rules;
 pub mod run;

@@ -32,6 +32,7 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Rules(RulesCommand::Check { rules }) => rules_check(&rules),
         Command::Validate(args) => crate::act::validate_command(&args),
         Command::Revoke(args) => crate::act::revoke_command(&args),
+        Command::Monitor(args) => crate::monitor::run(&args),
     }
 }
 

@@ -14,6 +14,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "0001-meta",
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     ),
+    ("0100-monitor", crate::monitor::daemon::SCHEMA),
     ("0200-act-actions", crate::act::MIGRATION_ACTIONS),
 ];
 

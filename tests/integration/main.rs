@@ -3,4 +3,5 @@
 
 mod act;
 mod harness;
+mod monitor;
 mod scan;
