@@ -77,6 +77,56 @@ pub struct ActSpec {
     /// `new-secrets` directory next to the state database. They go nowhere else.
     #[serde(default)]
     pub secrets_dir: Option<PathBuf>,
+    /// Extra provider definitions (directories or files).
+    #[serde(default)]
+    pub providers: Vec<PathBuf>,
+    /// Allow provider requests to private, loopback and link-local addresses.
+    #[serde(default)]
+    pub allow_internal: bool,
+    /// Seconds per request (default 10).
+    #[serde(default)]
+    pub timeout: Option<f64>,
+    /// Attempts per request (default 4).
+    #[serde(default)]
+    pub attempts: Option<u32>,
+    /// First retry delay in milliseconds (default 500).
+    #[serde(default)]
+    pub retry_delay_ms: Option<u64>,
+    /// How often the daemon retries pending actions, in seconds (default 60).
+    #[serde(default)]
+    pub retry_pending_every: Option<u64>,
+}
+
+impl ActSpec {
+    pub fn http_options(&self) -> Result<HttpOptions> {
+        let d = HttpOptions::default();
+        let timeout = match self.timeout {
+            Some(t) if t.is_finite() && t > 0.0 => std::time::Duration::from_secs_f64(t),
+            Some(_) => bail!("[act] timeout must be a positive number of seconds"),
+            None => d.timeout,
+        };
+        Ok(HttpOptions {
+            timeout,
+            attempts: self.attempts.unwrap_or(d.attempts).max(1),
+            backoff: self
+                .retry_delay_ms
+                .map(std::time::Duration::from_millis)
+                .unwrap_or(d.backoff),
+            allow_internal: self.allow_internal,
+        })
+    }
+
+    /// Resolves relative paths against the config file's directory.
+    pub fn resolve(&mut self, root: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() && !root.as_os_str().is_empty() && p.as_os_str() != "-" {
+                *p = root.join(&*p);
+            }
+        };
+        self.providers.iter_mut().for_each(fix);
+        self.notify.jsonl.as_mut().map(fix);
+        self.secrets_dir.as_mut().map(fix);
+    }
 }
 
 const KINDS: &[AlertKind] = &[
@@ -149,6 +199,8 @@ pub struct Actor {
     state: State,
     notifier: Notifier,
     secrets_dir: PathBuf,
+    retry_every: std::time::Duration,
+    last_retry: Option<std::time::Instant>,
 }
 
 impl Actor {
@@ -183,6 +235,8 @@ impl Actor {
                     .unwrap_or(Path::new("."))
                     .join("new-secrets")
             }),
+            retry_every: std::time::Duration::from_secs(spec.retry_pending_every.unwrap_or(60)),
+            last_retry: None,
         })
     }
 
@@ -219,6 +273,14 @@ impl Actor {
             PolicyAction::Revoke => Some(ActionKind::Revoke),
             PolicyAction::Regenerate => Some(ActionKind::Regenerate),
         };
+        let by_hash = alert.key_id.starts_with("sha256:");
+        if kind.is_some() && by_hash {
+            tracing::warn!(
+                "alert {}: the key is known only by its hash; revoke it with `keywarden revoke --findings`",
+                alert.id
+            );
+        }
+        let kind = kind.filter(|_| !by_hash);
         let (outcome, provider_name, next) = match (kind, &self.provider) {
             (Some(k), Some(pid)) => {
                 let p = self
@@ -360,6 +422,38 @@ impl Actor {
             out.push((row.target.clone(), o));
         }
         Ok(out)
+    }
+}
+
+impl crate::monitor::output::AlertSink for Actor {
+    fn name(&self) -> &str {
+        "act"
+    }
+
+    fn deliver(&mut self, alert: &Alert) -> Result<()> {
+        let h = self.handle(alert)?;
+        if let Some(o) = &h.outcome {
+            tracing::info!("alert {}: {} {}", h.alert_id, h.policy.as_str(), o.status());
+        }
+        Ok(())
+    }
+
+    fn after_poll(&mut self) {
+        if self
+            .last_retry
+            .is_some_and(|t| t.elapsed() < self.retry_every)
+        {
+            return;
+        }
+        self.last_retry = Some(std::time::Instant::now());
+        match self.retry_pending() {
+            Ok(done) => {
+                for (target, o) in done {
+                    tracing::info!("retried {target}: {}", o.status());
+                }
+            }
+            Err(e) => tracing::warn!("cannot retry pending actions: {e:#}"),
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use rusqlite::{params, OptionalExtension};
 
 use super::flow::{self, FlowResult, ProviderError};
 use super::http::Http;
-use super::provider::{runbook, Provider, ProviderKind};
+use super::provider::{runbook, Provider, ProviderKind, StepSpec};
 use super::validate::{self, Validation};
 use crate::findings::{sha256_hex, Secret};
 use crate::state::State;
@@ -291,10 +291,19 @@ pub fn perform(
     };
     // A crash after the request and before its record: check before sending again.
     if existing.as_ref().is_some_and(|r| r.status == "in_flight") {
-        if let Some(secret) = &target.secret {
-            if provider.spec.validate.is_some()
-                && validate::check(provider, http, secret) == Validation::Inactive
-            {
+        let can_check = provider
+            .spec
+            .validate
+            .as_ref()
+            .is_some_and(|v| target.secret.is_some() || !uses_secret(&v.step()));
+        if can_check {
+            let state_now = validate::check_key(
+                provider,
+                http,
+                target.secret.as_ref(),
+                target.key_id.as_deref(),
+            );
+            if state_now == Validation::Inactive {
                 let msg = format!(
                     "{} no longer accepts the key: the interrupted {} went through",
                     provider.spec.name,
@@ -343,14 +352,15 @@ fn steps_need_secret(provider: &Provider, kind: ActionKind) -> bool {
         ActionKind::Revoke => &provider.spec.revoke,
         ActionKind::Regenerate => &provider.spec.regenerate,
     };
-    steps.iter().any(|s| {
-        s.url.contains("${secret}")
-            || s.headers.values().any(|v| v.contains("${secret}"))
-            || s.body.as_deref().is_some_and(|b| b.contains("${secret}"))
-            || s.json
-                .as_ref()
-                .is_some_and(|j| j.to_string().contains("${secret}"))
-    })
+    steps.iter().any(uses_secret)
+}
+
+fn uses_secret(s: &StepSpec) -> bool {
+    const P: &str = "${secret}";
+    s.url.contains(P)
+        || s.headers.values().any(|v| v.contains(P))
+        || s.body.as_deref().is_some_and(|b| b.contains(P))
+        || s.json.as_ref().is_some_and(|j| j.to_string().contains(P))
 }
 
 /// Is this error one the caller should see as bad admin credentials?

@@ -39,10 +39,21 @@ pub struct Candidate {
 
 /// Checks one secret. Anything but a clear active/inactive answer is `Unknown`.
 pub fn check(provider: &Provider, http: &Http, secret: &Secret) -> Validation {
+    check_key(provider, http, Some(secret), None)
+}
+
+/// Checks a key by its secret or, where the provider's validation request uses `${key_id}`,
+/// by its id.
+pub fn check_key(
+    provider: &Provider,
+    http: &Http,
+    secret: Option<&Secret>,
+    key_id: Option<&str>,
+) -> Validation {
     let Some(v) = &provider.spec.validate else {
         return Validation::Unknown;
     };
-    let vars = match super::flow::vars_for(provider, Some(secret), None) {
+    let vars = match super::flow::vars_for(provider, secret, key_id) {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!("validate: {e}");

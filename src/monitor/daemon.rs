@@ -324,6 +324,7 @@ impl Daemon {
                 mark(self.state.conn(), &id, sink.name())?;
                 delivered += 1;
             }
+            sink.after_poll();
         }
         Ok(delivered)
     }

@@ -1248,3 +1248,245 @@ fn validation_only_providers_check_and_show_a_runbook() {
     assert_eq!(server.requests().len(), 2);
     assert_hidden(&o, &[&oa, &an]);
 }
+
+/// A `keywarden monitor` daemon child; its stderr is watched for test-hook lines.
+struct MonitorDaemon {
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl MonitorDaemon {
+    fn start(t: &TestDir) -> MonitorDaemon {
+        let mut child = t
+            .cmd()
+            .args(["monitor", "--config", "monitor.toml", "--interval", "1s"])
+            .env("KEYWARDEN_TEST_HOOKS", "1")
+            .env("KEYWARDEN_OWN_TOKEN", "own-admin-token-42")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn monitor");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        MonitorDaemon { child, lines: rx }
+    }
+
+    /// Waits until `n` more polls have finished; returns the stderr lines seen.
+    fn polls(&self, n: usize) -> Vec<String> {
+        let mut seen = Vec::new();
+        let mut left = n;
+        while left > 0 {
+            match self.lines.recv_timeout(Duration::from_secs(120)) {
+                Ok(l) => {
+                    if l.contains("keywarden-test: poll ") {
+                        left -= 1;
+                    }
+                    seen.push(l);
+                }
+                Err(_) => panic!("monitor stopped polling; stderr: {seen:#?}"),
+            }
+        }
+        seen
+    }
+
+    fn kill9(mut self) {
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+
+    fn stop(mut self) -> Vec<String> {
+        let pid = self.child.id().to_string();
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap();
+        self.lines.try_iter().collect()
+    }
+}
+
+/// An exposed key shows up in the usage log: the daemon's policy revokes it. Killed with
+/// SIGKILL after the provider got the revocation and before the answer was recorded, the
+/// restarted daemon checks the key and sends no second revocation.
+#[test]
+fn daemon_revokes_an_exposed_key_in_use_exactly_once_across_kill_9() {
+    let server = FakeProvider::start(|_, _| Reply::Hang);
+    let t = TestDir::new();
+    t.write(
+        "providers/own.toml",
+        format!(
+            r#"id = "own"
+name = "Our API"
+kind = "api"
+base_url = "{}/admin"
+
+[validate]
+method = "GET"
+url = "${{base_url}}/keys/${{key_id}}"
+headers = {{ Authorization = "Bearer ${{KEYWARDEN_OWN_TOKEN}}" }}
+active = {{ status = [200] }}
+inactive = {{ status = [404] }}
+
+[[revoke]]
+method = "DELETE"
+url = "${{base_url}}/keys/${{key_id}}"
+headers = {{ Authorization = "Bearer ${{KEYWARDEN_OWN_TOKEN}}" }}
+success = {{ status = [204] }}
+already_done = {{ status = [404] }}
+"#,
+            server.url
+        ),
+    );
+    t.write(
+        "findings.json",
+        serde_json::json!({"version": 1, "findings": [
+            {"rule_id": "own-key", "key_id": "k-leaked", "secret_sha256": "00"}
+        ], "summary": {}})
+        .to_string(),
+    );
+    t.write(
+        "logs/usage.csv",
+        "timestamp,api_key_id,status,source_ip\n\
+         2024-01-10T10:00:00Z,k-fine,200,10.0.0.1\n\
+         2024-01-10T10:01:00Z,k-leaked,200,203.0.113.9\n",
+    );
+    t.write(
+        "monitor.toml",
+        r#"inputs = ["logs"]
+findings = "findings.json"
+state = "state.db"
+output = "alerts.jsonl"
+format = "jsonl"
+
+[act]
+provider = "own"
+providers = ["providers"]
+allow_internal = true
+timeout = 30
+retry_pending_every = 0
+
+[act.policy]
+exposed_key_in_use = "revoke"
+
+[act.notify]
+jsonl = "notices.jsonl"
+"#,
+    );
+    let db = t.join("state.db");
+    let d = MonitorDaemon::start(&t);
+    server.wait_for(1);
+    d.kill9();
+    assert_eq!(
+        db_rows(&db),
+        vec![("revoke".into(), "own".into(), "in_flight".into(), 1)]
+    );
+    // The revocation went through: the key is gone at the provider.
+    server.set_script(|r, _| match r.method.as_str() {
+        "GET" => Reply::Json(404, "{}".into()),
+        _ => Reply::Json(204, String::new()),
+    });
+    let d = MonitorDaemon::start(&t);
+    d.polls(3);
+    let rest = d.stop();
+    let reqs: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        reqs,
+        ["DELETE /admin/keys/k-leaked", "GET /admin/keys/k-leaked"],
+        "{rest:#?}"
+    );
+    assert!(server
+        .requests()
+        .iter()
+        .all(|r| r.header("authorization") == Some("Bearer own-admin-token-42")));
+    assert_eq!(
+        db_rows(&db),
+        vec![("revoke".into(), "own".into(), "done".into(), 1)]
+    );
+    let notices = std::fs::read_to_string(t.join("notices.jsonl")).unwrap();
+    let n: Vec<serde_json::Value> = notices
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(n.len(), 1, "{notices}");
+    assert_eq!(n[0]["kind"], "exposed_key_in_use");
+    assert_eq!(n[0]["key"], "k-leaked");
+    assert_eq!(
+        n[0]["done"],
+        "nothing to do: Our API no longer accepts the key: the interrupted revoke went through"
+    );
+    assert!(!db_bytes(&db).contains("own-admin-token-42"));
+    assert!(!notices.contains("own-admin-token-42"));
+}
+
+/// Without a crash: one request, and a restarted daemon (same alerts replayed from the state)
+/// sends nothing more.
+#[test]
+fn daemon_revokes_once_and_a_rerun_sends_nothing() {
+    let server = FakeProvider::start(|_, _| Reply::Json(204, String::new()));
+    let t = TestDir::new();
+    t.write(
+        "findings.json",
+        serde_json::json!({"version": 1, "findings": [
+            {"rule_id": "own-key", "key_id": "k-leaked", "secret_sha256": "00"}
+        ], "summary": {}})
+        .to_string(),
+    );
+    t.write(
+        "logs/usage.csv",
+        "timestamp,api_key_id,status,source_ip\n2024-01-10T10:01:00Z,k-leaked,200,203.0.113.9\n",
+    );
+    t.write(
+        "monitor.toml",
+        r#"inputs = ["logs"]
+findings = "findings.json"
+state = "state.db"
+output = "alerts.jsonl"
+format = "jsonl"
+
+[act]
+provider = "generic"
+allow_internal = true
+
+[act.policy]
+exposed_key_in_use = "revoke"
+
+[act.notify]
+jsonl = "notices.jsonl"
+"#,
+    );
+    let once = || {
+        let mut c = t.cmd();
+        c.args(["monitor", "--config", "monitor.toml", "--once"])
+            .env("KEYWARDEN_GENERIC_API_URL", format!("{}/v1", server.url))
+            .env("KEYWARDEN_GENERIC_ADMIN_TOKEN", "adm-0123456789-secret");
+        c
+    };
+    let o = run(&mut once());
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let o2 = run(&mut once());
+    assert_eq!(code(&o2), 0, "{}", stderr(&o2));
+    let reqs: Vec<String> = server
+        .requests()
+        .iter()
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(reqs, ["DELETE /v1/keys/k-leaked"]);
+    let notices = std::fs::read_to_string(t.join("notices.jsonl")).unwrap();
+    assert_eq!(notices.lines().count(), 1);
+    assert!(
+        notices.contains("\"done\":\"key revoked automatically\""),
+        "{notices}"
+    );
+    assert_hidden(&o, &["adm-0123456789-secret"]);
+}
