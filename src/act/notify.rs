@@ -43,7 +43,11 @@ impl Notice {
     }
 
     pub fn summary(&self) -> String {
-        format!("keywarden: {} key {}", self.provider, self.key)
+        if self.provider.is_empty() {
+            format!("keywarden: key {}", self.key)
+        } else {
+            format!("keywarden: {} key {}", self.provider, self.key)
+        }
     }
 
     pub fn body(&self) -> String {

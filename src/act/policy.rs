@@ -304,11 +304,11 @@ impl Actor {
                     policy.as_str(),
                     alert.kind.as_str()
                 );
-                (None, "unknown".to_string(), String::new())
+                (None, String::new(), String::new())
             }
             (None, _) => (
                 None,
-                self.provider.clone().unwrap_or_else(|| "unknown".into()),
+                self.provider.clone().unwrap_or_default(),
                 String::new(),
             ),
         };
