@@ -74,7 +74,8 @@ impl Target {
             (Some(k), _, _) => k.clone(),
             (None, Some(s), Some(fp)) => format!("{} (fingerprint {fp})", s.redacted()),
             (None, Some(s), None) => s.redacted(),
-            (None, None, _) => "(unknown key)".into(),
+            (None, None, Some(fp)) => format!("(fingerprint {fp})"),
+            (None, None, None) => "(unknown key)".into(),
         }
     }
 }
@@ -279,6 +280,12 @@ pub fn perform(
     let state = state.context("performing an action needs a state database (--state)")?;
     let log = ActionLog::new(state);
     let existing = log.find(kind, provider.id(), &target.reference())?;
+    let missing_secret = steps_need_secret(provider, kind) && target.secret.is_none();
+    let missing_msg = format!(
+        "provider {} needs the secret itself to {}; run again with a findings file made with --show-secrets",
+        provider.id(),
+        kind.as_str()
+    );
     let id = match &existing {
         Some(row) if row.status == "done" => {
             return Ok(ActionOutcome::Recorded(format!(
@@ -287,6 +294,7 @@ pub fn perform(
             )))
         }
         Some(row) => row.id,
+        None if missing_secret => return Ok(ActionOutcome::Failed(missing_msg)),
         None => log.insert(kind, target, reason)?,
     };
     // A crash after the request and before its record: check before sending again.
@@ -314,14 +322,9 @@ pub fn perform(
             }
         }
     }
-    if steps_need_secret(provider, kind) && target.secret.is_none() {
-        let msg = format!(
-            "provider {} needs the secret itself to {}; run again with a findings file made with --show-secrets",
-            provider.id(),
-            kind.as_str()
-        );
-        log.set(id, "pending", Some(&msg), false)?;
-        return Ok(ActionOutcome::Pending(msg));
+    if missing_secret {
+        // Keep the row as it is (pending, or in flight after a crash) for a run with the secret.
+        return Ok(ActionOutcome::Pending(missing_msg));
     }
     log.set(id, "in_flight", None, true)?;
     let outcome = match flow::run(provider, http, steps, vars) {

@@ -1490,3 +1490,34 @@ jsonl = "notices.jsonl"
     );
     assert_hidden(&o, &["adm-0123456789-secret"]);
 }
+
+#[test]
+fn a_redacted_report_cannot_revoke_by_secret() {
+    let server = FakeProvider::start(|_, _| Reply::Json(202, "{}".into()));
+    let t = TestDir::new();
+    let s = token("redactedredactedredactedredact");
+    let mut doc: serde_json::Value =
+        serde_json::from_str(&report(&[("github-pat-classic", &s, None)])).unwrap();
+    doc["findings"][0]["secret"] = "ghp_*****".into();
+    t.write("report.json", doc.to_string());
+    let db = t.join("state.db");
+    let o = run(t
+        .cmd()
+        .args([
+            "revoke",
+            "--findings",
+            "report.json",
+            "--yes",
+            "--allow-internal",
+        ])
+        .args(["--state", db.to_str().unwrap()])
+        .env("KEYWARDEN_GITHUB_API_URL", &server.url));
+    assert_eq!(code(&o), 2);
+    assert!(
+        stdout(&o).contains("needs the secret itself to revoke; run again with a findings file made with --show-secrets"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(server.requests().is_empty());
+    assert!(db_rows(&db).is_empty());
+}
