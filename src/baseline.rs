@@ -70,7 +70,12 @@ pub fn write(path: &Path, findings: &[Finding]) -> Result<usize> {
 
 /// `keywarden baseline create [--git] FILE`: scans like `keywarden scan` (the working tree, or
 /// the history with `--git`) and records every finding's fingerprint.
-pub fn create(file: &Path, git: bool, path: Option<std::path::PathBuf>, rules: &RuleArgs) -> Result<Outcome> {
+pub fn create(
+    file: &Path,
+    git: bool,
+    path: Option<std::path::PathBuf>,
+    rules: &RuleArgs,
+) -> Result<Outcome> {
     // Built through the parser so that every scan flag keeps its default.
     let mut argv: Vec<std::ffi::OsString> = vec!["keywarden".into(), "scan".into()];
     if git {

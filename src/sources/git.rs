@@ -259,7 +259,9 @@ pub fn scan_history(matcher: &Arc<Matcher>, opts: &HistoryOptions) -> Result<Sca
 
     // Provenance and occurrences, then one finding per rule and secret.
     let mut infos: HashMap<usize, Option<CommitInfo>> = HashMap::new();
-    let mut keyed: Vec<((usize, String, usize, usize, String), Finding)> = Vec::new();
+    // Ordered by first introduction, then position, so grouping keeps the earliest.
+    type Key = (usize, String, usize, usize, String);
+    let mut keyed: Vec<(Key, Finding)> = Vec::new();
     for (job, mut f) in found.into_inner().expect("collector") {
         let (_, _, first) = &jobs[job];
         let order = first.unwrap_or(usize::MAX);
@@ -325,12 +327,15 @@ fn resolve(repo: &Repository, rev: &str) -> Result<Oid> {
     Ok(commit.id())
 }
 
+/// Blobs that refs point at directly (no commit), named after the ref.
+type RefBlobs = Vec<(String, Oid)>;
+
 /// The commits to look at, parents first, and blobs that refs point at without a commit.
 fn walk_commits(
     repo: &Repository,
     opts: &HistoryOptions,
     stats: &mut GitStats,
-) -> Result<(Vec<Oid>, Vec<(String, Oid)>)> {
+) -> Result<(Vec<Oid>, RefBlobs)> {
     let mut walk = repo.revwalk().context("cannot walk history")?;
     walk.set_sorting(Sort::TOPOLOGICAL | Sort::REVERSE)?;
     let mut extra: Vec<(String, Oid)> = Vec::new();

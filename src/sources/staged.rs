@@ -55,7 +55,10 @@ pub fn scan_staged(
     // An unborn branch (no commit yet) compares the index with the empty tree.
     let head_tree = match repo.head() {
         Ok(h) => Some(h.peel_to_tree().context("cannot read HEAD's tree")?),
-        Err(e) if e.code() == git2::ErrorCode::UnbornBranch || e.code() == git2::ErrorCode::NotFound => {
+        Err(e)
+            if e.code() == git2::ErrorCode::UnbornBranch
+                || e.code() == git2::ErrorCode::NotFound =>
+        {
             None
         }
         Err(e) => return Err(e).context("cannot read HEAD"),
@@ -113,7 +116,10 @@ pub fn scan_staged(
                        line: git2::DiffLine<'_>| {
         if line.origin() == '+' {
             if let (Some(raw), Some(n)) = (delta.new_file().path_bytes(), line.new_lineno()) {
-                let key = (String::from_utf8_lossy(raw).into_owned(), delta.new_file().id());
+                let key = (
+                    String::from_utf8_lossy(raw).into_owned(),
+                    delta.new_file().id(),
+                );
                 if wanted.contains(&key) {
                     added.entry(key).or_default().insert(n as usize);
                 }
@@ -159,15 +165,14 @@ pub fn scan_staged(
             }
         }
         if let Some(lines) = lines {
-            findings.extend(
-                local
-                    .drain(..)
-                    .filter(|f| {
-                        // Lines inside a source map's embedded sources are not file lines.
-                        f.inner_path.is_some()
-                            || lines.range(f.line..=f.end_line.max(f.line)).next().is_some()
-                    }),
-            );
+            findings.extend(local.drain(..).filter(|f| {
+                // Lines inside a source map's embedded sources are not file lines.
+                f.inner_path.is_some()
+                    || lines
+                        .range(f.line..=f.end_line.max(f.line))
+                        .next()
+                        .is_some()
+            }));
         }
         local.clear();
     }
