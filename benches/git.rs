@@ -112,7 +112,12 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Bytes(bytes));
     for threads in [1, 2] {
         g.bench_function(format!("history/{commits}commits/{threads}threads"), |b| {
-            b.iter(|| scan_history(&matcher, &opts(threads)).unwrap().summary.blobs_scanned)
+            b.iter(|| {
+                scan_history(&matcher, &opts(threads))
+                    .unwrap()
+                    .summary
+                    .blobs_scanned
+            })
         });
     }
     g.finish();

@@ -51,7 +51,13 @@ pub fn scan_staged(
             summary,
         });
     }
-    let index = repo.index().context("cannot read the index")?;
+    // Git points hooks at the index being committed (`git commit -a` or `git commit PATH` use a
+    // temporary one) through GIT_INDEX_FILE.
+    let index = match std::env::var_os("GIT_INDEX_FILE") {
+        Some(p) if !p.is_empty() => git2::Index::open(Path::new(&p))
+            .with_context(|| format!("cannot read the index {}", Path::new(&p).display()))?,
+        _ => repo.index().context("cannot read the index")?,
+    };
     // An unborn branch (no commit yet) compares the index with the empty tree.
     let head_tree = match repo.head() {
         Ok(h) => Some(h.peel_to_tree().context("cannot read HEAD's tree")?),

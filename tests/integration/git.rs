@@ -376,6 +376,11 @@ fn hook_install_then_a_commit_with_a_secret_is_blocked() {
     let o = r.git_in(r.path(), &["commit", "-q", "-m", "ok"]);
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(r.git(&["rev-list", "--count", "HEAD"]), "2");
+    // `git commit -a` stages through a temporary index that the hook must read.
+    r.write("ok.txt", &format!("fine\nKEY={}\n", key(1)));
+    let o = r.git_in(r.path(), &["commit", "-q", "-a", "-m", "sneaky"]);
+    assert!(!o.status.success(), "commit -a let the secret through");
+    assert_eq!(r.git(&["rev-list", "--count", "HEAD"]), "2");
     // Reinstalling our own hook just updates it.
     let o = run(r.cmd().args(["hook", "install"]));
     assert_eq!(code(&o), 0, "{}", stderr(&o));
