@@ -35,6 +35,43 @@ pub enum Command {
     Revoke(RevokeArgs),
     /// Watch API usage-log exports for abuse (once, or as a polling daemon).
     Monitor(MonitorArgs),
+    /// Install the git pre-commit hook.
+    #[command(subcommand)]
+    Hook(HookCommand),
+    /// Record today's findings so that later scans report only new ones.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write .git/hooks/pre-commit running `keywarden scan --staged`.
+    Install {
+        /// Replace a hook keywarden did not write (it is kept as pre-commit.local and run first).
+        #[arg(long)]
+        force: bool,
+        /// A path inside the repository (default: the current directory).
+        #[arg(value_name = "REPO")]
+        repo: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Scan and write the findings' fingerprints to FILE.
+    Create {
+        /// Where to write the baseline.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Scan the git history instead of the working tree.
+        #[arg(long)]
+        git: bool,
+        /// What to scan (default: the current directory).
+        #[arg(long, value_name = "PATH")]
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -105,6 +142,8 @@ pub struct ScanArgs {
     pub concurrency: usize,
     #[command(flatten)]
     pub provider: ProviderArgs,
+    #[command(flatten)]
+    pub git: GitArgs,
 }
 
 /// How to talk to providers.
@@ -196,6 +235,33 @@ pub struct RevokeArgs {
     pub provider: ProviderArgs,
     #[command(flatten)]
     pub notify: NotifyArgs,
+}
+
+/// History and staged scans.
+#[derive(Debug, Clone, Args)]
+pub struct GitArgs {
+    /// Scan git history: every blob reachable from all refs (PATH is the repository).
+    #[arg(long)]
+    pub git: bool,
+    /// History scan of this ref only (implies --git).
+    #[arg(long, value_name = "REF")]
+    pub branch: Option<String>,
+    /// History scan of the commits after REV, e.g. a pull request's base (implies --git).
+    #[arg(long, value_name = "REV", conflicts_with = "range")]
+    pub since: Option<String>,
+    /// History scan of the commits in A..B (implies --git).
+    #[arg(long, value_name = "A..B", conflicts_with = "branch")]
+    pub range: Option<String>,
+    /// Scan the staged changes (index against HEAD), for pre-commit hooks.
+    #[arg(long, conflicts_with_all = ["git", "branch", "since", "range"])]
+    pub staged: bool,
+}
+
+impl GitArgs {
+    /// Whether any flag asks for a history scan.
+    pub fn history(&self) -> bool {
+        self.git || self.branch.is_some() || self.since.is_some() || self.range.is_some()
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,6 +12,8 @@ pub mod cli;
 pub mod config;
 pub mod entropy;
 pub mod findings;
+pub mod group;
+pub mod hook;
 pub mod matcher;
 pub mod monitor;
 pub mod report;

@@ -3,6 +3,8 @@
 
 pub mod clientside;
 pub mod fs;
+pub mod git;
+pub mod staged;
 
 use serde::Serialize;
 

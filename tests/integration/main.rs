@@ -2,6 +2,7 @@
 //! has its own module; each test gets its own temp dir and a hermetic command.
 
 mod act;
+mod git;
 mod harness;
 mod monitor;
 mod scan;
