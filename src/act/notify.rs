@@ -96,10 +96,8 @@ impl Notifier {
         }
         if let Some(url) = &self.opts.webhook {
             if let Err(e) = webhook(url, n, self.opts.timeout.unwrap_or(Duration::from_secs(10))) {
-                warnings.push(format!(
-                    "webhook {} not notified: {e}",
-                    super::http::redact_url(url)
-                ));
+                // Webhook URLs carry their credential in the path (Slack): show the host only.
+                warnings.push(format!("webhook at {} not notified: {e}", origin(url)));
             }
         }
         if let Some(path) = &self.opts.jsonl {
@@ -111,6 +109,18 @@ impl Notifier {
             tracing::warn!("{w}");
         }
         warnings
+    }
+}
+
+/// `scheme://host[:port]` of a URL.
+fn origin(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = host.rsplit('@').next().unwrap_or(host);
+            format!("{scheme}://{host}")
+        }
+        None => "(invalid URL)".into(),
     }
 }
 
@@ -149,4 +159,19 @@ fn jsonl(path: &PathBuf, n: &Notice) -> std::io::Result<()> {
         .append(true)
         .open(path)?;
     f.write_all(&line)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn webhook_origin_hides_the_path() {
+        assert_eq!(
+            super::origin("https://hooks.slack.com/services/T0/B0/xyz"),
+            "https://hooks.slack.com"
+        );
+        assert_eq!(
+            super::origin("http://u:p@127.0.0.1:9/h?k=v"),
+            "http://127.0.0.1:9"
+        );
+    }
 }

@@ -807,18 +807,29 @@ fn missing_notification_server_is_a_warning() {
     let server = FakeProvider::start(|_, _| Reply::Json(204, String::new()));
     let t = TestDir::new();
     let db = t.join("state.db");
-    let o = run(
-        generic_cmd(&t, &server, &db, &["--yes", "--notify-desktop"]).env(
-            "DBUS_SESSION_BUS_ADDRESS",
-            format!("unix:path={}/no-bus", t.path().display()),
-        ),
-    );
+    let hook = "http://127.0.0.1:1/services/T0/B0/hooksecret";
+    let o = run(generic_cmd(
+        &t,
+        &server,
+        &db,
+        &["--yes", "--notify-desktop", "--webhook", hook],
+    )
+    .env(
+        "DBUS_SESSION_BUS_ADDRESS",
+        format!("unix:path={}/no-bus", t.path().display()),
+    ));
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
     assert!(
         stderr(&o).contains("desktop notification not shown"),
         "{}",
         stderr(&o)
     );
+    assert!(
+        stderr(&o).contains("webhook at http://127.0.0.1:1 not notified"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("hooksecret"));
 }
 
 /// A session bus for one test: `dbus-daemon` listening on a socket in the test's directory,
