@@ -13,7 +13,10 @@ use keywarden::sources::fs::WalkOptions;
 mod corpus;
 
 fn bench(c: &mut Criterion) {
-    let mb: usize = std::env::var("KEYWARDEN_BENCH_TREE_MB").ok().and_then(|v| v.parse().ok()).unwrap_or(64);
+    let mb: usize = std::env::var("KEYWARDEN_BENCH_TREE_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(64);
     let dir = tempfile::tempdir().unwrap();
     let text = corpus::source_text(1 << 20);
     let files = mb * 4;
@@ -38,8 +41,11 @@ fn bench(c: &mut Criterion) {
             threads,
             max_file_size: 64 << 20,
             exclude: None,
+            default_exclusions: true,
         };
-        g.bench_function(format!("{mb}MB/{threads}threads"), |b| b.iter(|| scan::scan_tree(&matcher, &opts).summary.files_scanned));
+        g.bench_function(format!("{mb}MB/{threads}threads"), |b| {
+            b.iter(|| scan::scan_tree(&matcher, &opts).summary.files_scanned)
+        });
     }
     g.finish();
 }

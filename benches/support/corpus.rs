@@ -15,7 +15,9 @@ fn registry_src() -> Option<PathBuf> {
 }
 
 fn collect(dir: &Path, out: &mut Vec<u8>, limit: usize) {
-    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
     let mut entries: Vec<_> = entries.flatten().map(|e| e.path()).collect();
     entries.sort();
     for p in entries {
@@ -24,7 +26,11 @@ fn collect(dir: &Path, out: &mut Vec<u8>, limit: usize) {
         }
         if p.is_dir() {
             collect(&p, out, limit);
-        } else if p.extension().is_some_and(|e| ["rs", "js", "py", "toml", "md", "c", "h", "json"].iter().any(|x| e == *x)) {
+        } else if p.extension().is_some_and(|e| {
+            ["rs", "js", "py", "toml", "md", "c", "h", "json"]
+                .iter()
+                .any(|x| e == *x)
+        }) {
             if let Ok(b) = std::fs::read(&p) {
                 if !b.contains(&0) {
                     out.extend_from_slice(&b);
