@@ -2,4 +2,5 @@
 //! has its own module; each test gets its own temp dir and a hermetic command.
 
 mod harness;
+mod precision;
 mod scan;
