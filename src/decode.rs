@@ -70,6 +70,24 @@ pub struct Layer {
     /// `base64`, `percent`, `escape`, or a chain like `base64+escape` (outermost first).
     pub encoding: String,
     pub text: Vec<u8>,
+    /// For each byte of `text` (and one past the end), the offset in the original blob of the
+    /// encoded unit it came from; base64 is exact to within one character.
+    pub map: Vec<usize>,
+}
+
+impl Layer {
+    /// The span of the original blob that `text[range]` was decoded from.
+    pub fn original(&self, range: Range<usize>) -> Range<usize> {
+        let start = self.map[range.start.min(self.text.len())];
+        let end = self.map[range.end.min(self.text.len())].max(start + 1);
+        start..end.min(self.span.end.max(start + 1))
+    }
+}
+
+/// Decoded text with, for each byte and one past the end, its offset in the encoded input.
+struct Decoded {
+    text: Vec<u8>,
+    map: Vec<usize>,
 }
 
 /// Every decodable span of `hay`, decoded, and the spans inside those, up to `limits.depth`.
@@ -77,21 +95,23 @@ pub fn layers(hay: &[u8], limits: &Limits) -> Vec<Layer> {
     let mut out = Vec::new();
     let mut budget = limits.max_total;
     let mut frontier: Vec<Layer> = Vec::new();
-    for (span, enc, text) in decode_once(hay, limits, &mut budget) {
+    for (span, enc, d) in decode_once(hay, limits, &mut budget) {
         frontier.push(Layer {
+            map: d.map.iter().map(|o| span.start + o).collect(),
             span,
             encoding: enc.as_str().to_string(),
-            text,
+            text: d.text,
         });
     }
     for _ in 1..limits.depth {
         let mut next = Vec::new();
         for layer in &frontier {
-            for (_, enc, text) in decode_once(&layer.text, limits, &mut budget) {
+            for (span, enc, d) in decode_once(&layer.text, limits, &mut budget) {
                 next.push(Layer {
                     span: layer.span.clone(),
                     encoding: format!("{}+{}", layer.encoding, enc.as_str()),
-                    text,
+                    map: d.map.iter().map(|o| layer.map[span.start + o]).collect(),
+                    text: d.text,
                 });
             }
         }
@@ -107,27 +127,27 @@ fn decode_once(
     hay: &[u8],
     limits: &Limits,
     budget: &mut usize,
-) -> Vec<(Range<usize>, Encoding, Vec<u8>)> {
+) -> Vec<(Range<usize>, Encoding, Decoded)> {
     let mut out = Vec::new();
-    let mut push = |span: Range<usize>, enc: Encoding, text: Vec<u8>| {
-        if *budget >= text.len() {
-            *budget -= text.len();
-            out.push((span, enc, text));
+    let mut push = |span: Range<usize>, enc: Encoding, d: Decoded| {
+        if *budget >= d.text.len() {
+            *budget -= d.text.len();
+            out.push((span, enc, d));
         }
     };
     for span in base64_runs(hay, limits) {
-        if let Some(text) = decode_base64(&hay[span.clone()]) {
-            push(span, Encoding::Base64, text);
+        if let Some(d) = decode_base64(&hay[span.clone()]) {
+            push(span, Encoding::Base64, d);
         }
     }
     for span in percent_runs(hay, limits) {
-        if let Some(text) = decode_percent(&hay[span.clone()]) {
-            push(span, Encoding::Percent, text);
+        if let Some(d) = decode_percent(&hay[span.clone()]) {
+            push(span, Encoding::Percent, d);
         }
     }
     for span in escape_spans(hay, limits) {
-        if let Some(text) = decode_escapes(&hay[span.clone()]) {
-            push(span, Encoding::Escape, text);
+        if let Some(d) = decode_escapes(&hay[span.clone()]) {
+            push(span, Encoding::Escape, d);
         }
     }
     out
@@ -175,7 +195,7 @@ fn base64_runs(hay: &[u8], limits: &Limits) -> Vec<Range<usize>> {
     out
 }
 
-fn decode_base64(run: &[u8]) -> Option<Vec<u8>> {
+fn decode_base64(run: &[u8]) -> Option<Decoded> {
     let url = run.iter().any(|b| *b == b'-' || *b == b'_');
     let std = run.iter().any(|b| *b == b'+' || *b == b'/');
     if url && std {
@@ -189,8 +209,17 @@ fn decode_base64(run: &[u8]) -> Option<Vec<u8>> {
     } else {
         &base64::alphabet::STANDARD
     };
-    let bytes = GeneralPurpose::new(alphabet, cfg).decode(run).ok()?;
-    (bytes.len() >= 8 && is_text(&bytes)).then_some(bytes)
+    let body = run.iter().position(|&b| b == b'=').unwrap_or(run.len());
+    let text = GeneralPurpose::new(alphabet, cfg).decode(run).ok()?;
+    if text.len() < 8 || !is_text(&text) {
+        return None;
+    }
+    // Byte i of the output comes from characters (i/3)*4 + i%3 and the next one.
+    let mut map: Vec<usize> = (0..text.len())
+        .map(|i| ((i / 3) * 4 + i % 3).min(body))
+        .collect();
+    map.push(run.len());
+    Some(Decoded { text, map })
 }
 
 /// Characters that end a percent-encoded run: whitespace, quotes and markup.
@@ -226,10 +255,12 @@ fn hex_val(b: u8) -> Option<u8> {
     (b as char).to_digit(16).map(|d| d as u8)
 }
 
-fn decode_percent(run: &[u8]) -> Option<Vec<u8>> {
+fn decode_percent(run: &[u8]) -> Option<Decoded> {
     let mut out = Vec::with_capacity(run.len());
+    let mut map = Vec::with_capacity(run.len() + 1);
     let mut i = 0;
     while i < run.len() {
+        map.push(i);
         if run[i] == b'%' && i + 2 < run.len() {
             if let (Some(h), Some(l)) = (hex_val(run[i + 1]), hex_val(run[i + 2])) {
                 out.push(h << 4 | l);
@@ -240,7 +271,8 @@ fn decode_percent(run: &[u8]) -> Option<Vec<u8>> {
         out.push(run[i]);
         i += 1;
     }
-    (out != run && is_text(&out)).then_some(out)
+    map.push(run.len());
+    (out != run && is_text(&out)).then_some(Decoded { text: out, map })
 }
 
 /// Spans around backslash escapes that change text (`\uXXXX`, `\xNN`, `\"`, `\/`): the
@@ -262,7 +294,16 @@ fn escape_spans(hay: &[u8], limits: &Limits) -> Vec<Range<usize>> {
             b'"' | b'/' => true,
             _ => false,
         };
-        if !counts || out.last().is_some_and(|r| p < r.end) {
+        // `\n` alone is everywhere in code; three on one line is a multi-line value (a
+        // private key in a JSON string).
+        let weak = next == b'n' && {
+            let line_end = memchr::memchr(b'\n', &hay[p..]).map_or(hay.len(), |i| p + i);
+            memchr::memmem::find_iter(&hay[p..line_end.min(p + half)], b"\\n")
+                .take(3)
+                .count()
+                >= 3
+        };
+        if !(counts || weak) || out.last().is_some_and(|r| p < r.end) {
             continue;
         }
         let lo = p.saturating_sub(half);
@@ -277,68 +318,69 @@ fn escape_spans(hay: &[u8], limits: &Limits) -> Vec<Range<usize>> {
     out
 }
 
-fn decode_escapes(s: &[u8]) -> Option<Vec<u8>> {
+fn decode_escapes(s: &[u8]) -> Option<Decoded> {
     let mut out = Vec::with_capacity(s.len());
+    let mut map = Vec::with_capacity(s.len() + 1);
     let mut i = 0;
     while i < s.len() {
-        if s[i] != b'\\' || i + 1 >= s.len() {
-            out.push(s[i]);
-            i += 1;
-            continue;
-        }
-        let hex = |r: Range<usize>| -> Option<u32> {
-            let h = s.get(r)?;
-            if !h.iter().all(u8::is_ascii_hexdigit) {
-                return None;
-            }
-            u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
-        };
-        match s[i + 1] {
-            b'x' => {
-                if let Some(v) = hex(i + 2..i + 4) {
-                    push_char(&mut out, v);
-                    i += 4;
-                    continue;
-                }
-            }
-            b'u' => {
-                if let Some(hi) = hex(i + 2..i + 6) {
-                    // A surrogate pair: \uD83D\uDE00.
-                    if (0xD800..0xDC00).contains(&hi) && s.get(i + 6..i + 8) == Some(b"\\u") {
-                        if let Some(lo) =
-                            hex(i + 8..i + 12).filter(|l| (0xDC00..0xE000).contains(l))
-                        {
-                            push_char(&mut out, 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
-                            i += 12;
-                            continue;
-                        }
-                    }
-                    push_char(&mut out, hi);
-                    i += 6;
-                    continue;
-                }
-            }
-            c @ (b'"' | b'\'' | b'/' | b'\\') => {
-                out.push(c);
-                i += 2;
-                continue;
-            }
-            b'n' => {
-                out.push(b'\n');
-                i += 2;
-                continue;
-            }
-            b't' => {
-                out.push(b'\t');
-                i += 2;
-                continue;
-            }
-            _ => {}
-        }
-        out.push(s[i]);
-        i += 1;
+        let at = i;
+        let before = out.len();
+        i = decode_one_escape(s, i, &mut out);
+        map.resize(map.len() + (out.len() - before), at);
     }
-    (out != s && is_text(&out)).then_some(out)
+    map.push(s.len());
+    (out != s && is_text(&out)).then_some(Decoded { text: out, map })
+}
+
+/// Decodes the escape (or plain byte) at `s[i]` into `out`; returns the next index.
+fn decode_one_escape(s: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
+    if s[i] != b'\\' || i + 1 >= s.len() {
+        out.push(s[i]);
+        return i + 1;
+    }
+    let hex = |r: Range<usize>| -> Option<u32> {
+        let h = s.get(r)?;
+        if !h.iter().all(u8::is_ascii_hexdigit) {
+            return None;
+        }
+        u32::from_str_radix(std::str::from_utf8(h).ok()?, 16).ok()
+    };
+    match s[i + 1] {
+        b'x' => {
+            if let Some(v) = hex(i + 2..i + 4) {
+                push_char(out, v);
+                return i + 4;
+            }
+        }
+        b'u' => {
+            if let Some(hi) = hex(i + 2..i + 6) {
+                // A surrogate pair: \uD83D\uDE00.
+                if (0xD800..0xDC00).contains(&hi) && s.get(i + 6..i + 8) == Some(b"\\u") {
+                    if let Some(lo) = hex(i + 8..i + 12).filter(|l| (0xDC00..0xE000).contains(l)) {
+                        push_char(out, 0x10000 + ((hi - 0xD800) << 10) + (lo - 0xDC00));
+                        return i + 12;
+                    }
+                }
+                push_char(out, hi);
+                return i + 6;
+            }
+        }
+        c @ (b'"' | b'\'' | b'/' | b'\\') => {
+            out.push(c);
+            return i + 2;
+        }
+        b'n' => {
+            out.push(b'\n');
+            return i + 2;
+        }
+        b't' => {
+            out.push(b'\t');
+            return i + 2;
+        }
+        _ => {}
+    }
+    out.push(s[i]);
+    i + 1
 }
 
 fn push_char(out: &mut Vec<u8>, code: u32) {
@@ -408,7 +450,7 @@ mod tests {
             "  \"source\": [\"  \"api_key\": \"k\",\n\"]"
         );
         assert_eq!(
-            decode_escapes(br"\uD83D\uDE00ok").unwrap(),
+            decode_escapes(br"\uD83D\uDE00ok").unwrap().text,
             "\u{1F600}ok".as_bytes()
         );
     }
@@ -424,6 +466,26 @@ mod tests {
         assert_eq!(got[1].1, "base64+base64");
         assert_eq!(got[1].0, 3..3 + outer.len());
         assert_eq!(got[1].2, "user:s3cr3tPass1");
+    }
+
+    #[test]
+    fn decoded_ranges_map_back_to_the_encoded_text() {
+        let hay = b"k = \"\\x67\\x68\\x70_AB\" and p%40ss%21";
+        let ls = layers(hay, &Limits::default());
+        let esc = ls.iter().find(|l| l.encoding == "escape").unwrap();
+        // "ghp_AB" starts at the first escape and `_AB` maps byte for byte.
+        let g = esc.text.iter().position(|&b| b == b'g').unwrap();
+        assert_eq!(esc.original(g..g + 6), 5..20);
+        let pct = ls.iter().find(|l| l.encoding == "percent").unwrap();
+        assert_eq!(pct.text, b"p@ss!");
+        assert_eq!(pct.original(1..4), 27..32);
+        let b = format!(
+            "t: {}",
+            base64::engine::general_purpose::STANDARD.encode("0123456789ab")
+        );
+        let ls = layers(b.as_bytes(), &Limits::default());
+        assert_eq!(ls[0].original(0..12), 3..19);
+        assert_eq!(ls[0].original(3..6), 7..11);
     }
 
     #[test]

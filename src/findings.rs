@@ -169,7 +169,7 @@ pub fn from_matches(
 }
 
 /// Converts raw matches found in `layer.text` (decoded from `hay[layer.span]`) into findings
-/// located at the encoded span in `hay`, marked with the layer's encoding.
+/// located at the encoded text of each secret in `hay`, marked with the layer's encoding.
 pub fn from_decoded(
     rules: &RuleSet,
     hay: &[u8],
@@ -184,14 +184,12 @@ pub fn from_decoded(
     let first = out.len();
     let client_side = clientside::is_client_side(&prov.path, hay);
     build(rules, &layer.text, prov, matches, client_side, out);
-    let span = layer.span.clone();
-    let pos = positions(hay, &[span.start, span.end]);
-    let (snippet, snippet_secret) = snippet(hay, span);
-    for f in &mut out[first..] {
+    for (f, m) in out[first..].iter_mut().zip(matches) {
+        let at = layer.original(m.secret.clone());
+        let pos = positions(hay, &[at.start, at.end]);
         (f.line, f.column) = pos[0];
         (f.end_line, f.end_column) = pos[1];
-        f.snippet = snippet.clone();
-        f.snippet_secret = snippet_secret.clone();
+        (f.snippet, f.snippet_secret) = snippet(hay, at);
         f.decoded = Some(layer.encoding.clone());
     }
 }

@@ -191,6 +191,50 @@ fn is_structured_non_secret(v: &[u8]) -> bool {
         || memchr::memmem::find(v, b"://").is_some()
         || is_uuid(v)
         || is_version(v)
+        || is_member_access(v)
+}
+
+/// Code that reads a field rather than a literal: `sCtx.nToken`, `cfg.auth.token2`. Each
+/// dotted part is an identifier of at most 24 characters with at most two digits, which the
+/// random parts of dotted tokens (JWTs, `sk.` keys) never are.
+pub fn is_member_access(v: &[u8]) -> bool {
+    let mut parts = 0;
+    for part in v.split(|&b| b == b'.') {
+        let ident = matches!(part.first(), Some(b) if b.is_ascii_alphabetic() || *b == b'_' || *b == b'$')
+            && part
+                .iter()
+                .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'$');
+        let digits = part.iter().filter(|b| b.is_ascii_digit()).count();
+        if !ident || part.len() > 24 || digits > 2 {
+            return false;
+        }
+        parts += 1;
+    }
+    parts >= 2
+}
+
+/// `%XX` escapes decoded, if there are any and the result is text.
+fn percent_decoded(v: &[u8]) -> Option<Vec<u8>> {
+    if !v.contains(&b'%') {
+        return None;
+    }
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    let mut changed = false;
+    while i < v.len() {
+        if v[i] == b'%' && i + 2 < v.len() {
+            let hex = |b: u8| (b as char).to_digit(16);
+            if let (Some(h), Some(l)) = (hex(v[i + 1]), hex(v[i + 2])) {
+                out.push((h * 16 + l) as u8);
+                i += 3;
+                changed = true;
+                continue;
+            }
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    (changed && std::str::from_utf8(&out).is_ok()).then_some(out)
 }
 
 /// If `v` is base64 (standard or URL-safe) of printable text, that text.
@@ -243,7 +287,7 @@ fn score_at(v: &[u8], depth: u8) -> f64 {
         return 0.0;
     }
     if depth > 0 {
-        if let Some(text) = base64_text(v) {
+        if let Some(text) = base64_text(v).or_else(|| percent_decoded(v)) {
             return score_at(&text, depth - 1);
         }
     }
@@ -333,6 +377,11 @@ mod tests {
         "abcabcabcabc",
         "20231115093012",
         "the quick brown fox",
+        // code that reads a field, percent-encoded words
+        "sCtx.nToken",
+        "self.config.api_token",
+        "%c3%89t%C3%A9",
+        "pass%5B%7F",
     ];
 
     const RANDOM: &[&str] = &[

@@ -139,7 +139,7 @@ fn docker_config_auth_inside_a_kubernetes_secret_decodes_two_layers() {
             "test-github-pat".into(),
             "pull-secret.yaml".into(),
             3,
-            22,
+            86,
             Some("base64+base64".into())
         )]
     );
@@ -167,7 +167,7 @@ fn basic_auth_header_is_reported_and_a_token_inside_it_wins() {
                 "test-github-pat".into(),
                 "ci.sh".into(),
                 2,
-                31,
+                51,
                 Some("base64".into())
             ),
         ]
@@ -188,7 +188,7 @@ fn percent_encoded_url_password_is_reported_decoded() {
             "test-postgres-url".into(),
             "settings.py".into(),
             1,
-            17,
+            32,
             Some("percent".into())
         )]
     );
@@ -207,7 +207,7 @@ fn escaped_string_literal_is_decoded() {
             "test-github-pat".into(),
             "loader.js".into(),
             1,
-            1,
+            12,
             Some("escape".into())
         )]
     );
