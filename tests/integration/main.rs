@@ -4,4 +4,5 @@
 mod git;
 mod harness;
 mod monitor;
+mod precision;
 mod scan;
