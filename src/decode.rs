@@ -422,7 +422,7 @@ mod tests {
 
     #[test]
     fn basic_auth_header_decodes() {
-        let hay = b"Authorization: Basic YWRtaW46WGs5I21QMiR2TDdx\r\n";
+        let hay = b"Authorization: Basic YWRtaW46WGs5I21QMiR2TDdx\r\n"; // keywarden:allow (test value)
         assert_eq!(texts(hay)[0].2, "admin:Xk9#mP2$vL7q");
     }
 
@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn percent_runs_decode() {
-        let hay = b"url = \"postgres://app:s3cr%3At%40Xy9@db:5432/app\"";
+        let hay = b"url = \"postgres://app:s3cr%3At%40Xy9@db:5432/app\""; // keywarden:allow (test value)
         assert_eq!(
             texts(hay),
             vec![(
