@@ -29,6 +29,8 @@ pub enum Command {
     /// List or check the rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Watch API usage-log exports for abuse (once, or as a polling daemon).
+    Monitor(MonitorArgs),
     /// Install the git pre-commit hook.
     #[command(subcommand)]
     Hook(HookCommand),
@@ -173,4 +175,63 @@ pub enum RulesCommand {
         #[command(flatten)]
         rules: RuleArgs,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MonitorArgs {
+    /// Usage-log export files or directories (CSV, JSON lines, CloudTrail JSON; .gz too).
+    #[arg(long = "input", short = 'i', value_name = "FILE_OR_DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Column names: `timestamp=...,key_id=...,status=...,source_ip=...,secret=...`.
+    #[arg(long, value_name = "ROLE=NAME,...")]
+    pub columns: Option<String>,
+    /// Key inventory CSV (api_key_id, name, created_at, last_rotated_at, allowed_ips).
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<PathBuf>,
+    /// keywarden scan JSON output: keys reported as leaked.
+    #[arg(long, value_name = "FILE")]
+    pub findings: Option<PathBuf>,
+    /// Daemon config file (TOML); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State database (default: $XDG_DATA_HOME/keywarden/state.db; `--once` without it keeps
+    /// state in memory).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Process what is there and exit (0 no alerts, 1 alerts, 2 error).
+    #[arg(long)]
+    pub once: bool,
+    /// Daemon poll interval (e.g. 60s, 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Alert output format.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<MonitorFormatArg>,
+    /// Append alerts to this file (deduplicated by alert id) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Alert on inventory keys unused for this long (default 14d).
+    #[arg(long, value_name = "DURATION")]
+    pub unused_after: Option<String>,
+    /// Alert on keys not rotated for this long (default 90d).
+    #[arg(long, value_name = "DURATION")]
+    pub rotate_after: Option<String>,
+    /// Per-key learning period before volume and address alerts (default 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub learning: Option<String>,
+    /// How late a record may arrive before its bucket is closed (default 15m).
+    #[arg(long, value_name = "DURATION")]
+    pub lateness: Option<String>,
+    /// Addresses every key may use (CIDR, repeatable), on top of the inventory's allowed_ips.
+    #[arg(long = "allow-ip", value_name = "CIDR")]
+    pub allowed_ips: Vec<String>,
+    /// Event time treated as "now" for inventory checks (default: the latest event seen).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MonitorFormatArg {
+    Human,
+    Jsonl,
 }

@@ -14,6 +14,7 @@ pub mod findings;
 pub mod group;
 pub mod hook;
 pub mod matcher;
+pub mod monitor;
 pub mod report;
 pub mod rules;
 pub mod run;

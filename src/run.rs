@@ -32,6 +32,7 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Scan(args) => scan(&args),
         Command::Rules(RulesCommand::List { rules, format }) => rules_list(&rules, format),
         Command::Rules(RulesCommand::Check { rules }) => rules_check(&rules),
+        Command::Monitor(args) => crate::monitor::run(&args),
         Command::Hook(HookCommand::Install { force, repo }) => hook_install(force, repo),
         Command::Baseline(BaselineCommand::Create {
             file,

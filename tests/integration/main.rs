@@ -3,4 +3,5 @@
 
 mod git;
 mod harness;
+mod monitor;
 mod scan;
