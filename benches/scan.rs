@@ -41,6 +41,7 @@ fn bench(c: &mut Criterion) {
             threads,
             max_file_size: 64 << 20,
             exclude: None,
+            default_exclusions: true,
         };
         g.bench_function(format!("{mb}MB/{threads}threads"), |b| {
             b.iter(|| scan::scan_tree(&matcher, &opts).summary.files_scanned)

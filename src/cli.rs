@@ -122,6 +122,9 @@ pub struct ScanArgs {
     /// Scan files that .gitignore/.ignore exclude.
     #[arg(long)]
     pub no_ignore: bool,
+    /// Also scan lockfiles, vendored directories (node_modules, vendor, ...) and binary assets.
+    #[arg(long)]
+    pub no_default_exclusions: bool,
     /// Skip files larger than this (bytes, or with K/M/G suffix).
     #[arg(long, value_name = "SIZE")]
     pub max_file_size: Option<String>,

@@ -25,6 +25,8 @@ pub const DEFAULT_MAX_FILE_SIZE: u64 = 64 << 20;
 #[serde(deny_unknown_fields)]
 pub struct ScanSectionSpec {
     pub max_file_size: Option<String>,
+    /// Skip lockfiles, vendored directories and binary assets (default true).
+    pub default_exclusions: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -253,6 +255,8 @@ impl ScanConfig {
             threads,
             max_file_size,
             exclude: file.path_filter()?,
+            default_exclusions: !args.no_default_exclusions
+                && file.spec.scan.default_exclusions.unwrap_or(true),
         };
         let to_terminal = args.output.is_none() && std::io::stdout().is_terminal();
         let color = match args.color {

@@ -107,6 +107,9 @@ pub struct Finding {
     pub occurrences: Vec<Occurrence>,
     /// `verified_active`, `inactive` or `unknown` once validated.
     pub validation: Option<String>,
+    /// How the secret was encoded where it was found (`base64`, `percent`, `escape`, or a
+    /// chain like `base64+percent`); the location is then the encoded text's.
+    pub decoded: Option<String>,
 }
 
 impl Finding {
@@ -162,6 +165,43 @@ pub fn from_matches(
         return;
     }
     let client_side = clientside::is_client_side(&prov.path, hay);
+    build(rules, hay, prov, matches, client_side, out);
+}
+
+/// Converts raw matches found in `layer.text` (decoded from `hay[layer.span]`) into findings
+/// located at the encoded text of each secret in `hay`, marked with the layer's encoding.
+pub fn from_decoded(
+    rules: &RuleSet,
+    hay: &[u8],
+    prov: &Provenance,
+    layer: &crate::decode::Layer,
+    matches: &[RawMatch],
+    out: &mut Vec<Finding>,
+) {
+    if matches.is_empty() {
+        return;
+    }
+    let first = out.len();
+    let client_side = clientside::is_client_side(&prov.path, hay);
+    build(rules, &layer.text, prov, matches, client_side, out);
+    for (f, m) in out[first..].iter_mut().zip(matches) {
+        let at = layer.original(m.secret.clone());
+        let pos = positions(hay, &[at.start, at.end]);
+        (f.line, f.column) = pos[0];
+        (f.end_line, f.end_column) = pos[1];
+        (f.snippet, f.snippet_secret) = snippet(hay, at);
+        f.decoded = Some(layer.encoding.clone());
+    }
+}
+
+fn build(
+    rules: &RuleSet,
+    hay: &[u8],
+    prov: &Provenance,
+    matches: &[RawMatch],
+    client_side: bool,
+    out: &mut Vec<Finding>,
+) {
     let test_path = is_test_path(&prov.path);
     let mut offsets: Vec<usize> = matches
         .iter()
@@ -213,6 +253,7 @@ pub fn from_matches(
             commit: prov.commit.clone(),
             occurrences: Vec::new(),
             validation: None,
+            decoded: None,
         });
     }
 }

@@ -321,6 +321,15 @@ impl Matcher {
         if is_placeholder(value) || is_env_reference(value) {
             return None;
         }
+        if crate::stoplist::is_known_example(value) {
+            return None;
+        }
+        if rule
+            .min_randomness
+            .is_some_and(|min| crate::randomness::score(value) < min)
+        {
+            return None;
+        }
         if !self.passes_allowlists(rule_idx, rule, value) {
             return None;
         }

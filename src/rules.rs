@@ -123,6 +123,10 @@ pub struct RuleSpec {
     pub keywords: Vec<String>,
     #[serde(default)]
     pub min_entropy: Option<f64>,
+    /// Opt-in gate for values without a provider format: the least `randomness::score`
+    /// (0..=1) a secret must reach.
+    #[serde(default)]
+    pub min_randomness: Option<f64>,
     #[serde(default = "default_severity")]
     pub severity: Severity,
     #[serde(default = "default_confidence")]
@@ -161,6 +165,7 @@ pub struct Rule {
     pub regex: String,
     pub keywords: Vec<String>,
     pub min_entropy: Option<f64>,
+    pub min_randomness: Option<f64>,
     pub severity: Severity,
     pub confidence: Confidence,
     pub references: Vec<String>,
@@ -264,6 +269,11 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, RuleError> {
                 ));
             }
         }
+        if let Some(m) = r.min_randomness {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(err(line, format!("min_randomness {m} is outside 0..=1")));
+            }
+        }
         if let Some(c) = &r.checksum {
             if !KNOWN_CHECKSUMS.contains(&c.as_str()) {
                 return Err(err(
@@ -290,6 +300,7 @@ pub fn parse_rule_file(file: &str, text: &str) -> Result<Vec<Rule>, RuleError> {
             regex: pattern,
             keywords: r.keywords,
             min_entropy: r.min_entropy,
+            min_randomness: r.min_randomness,
             severity: r.severity,
             confidence: r.confidence,
             references: r.references,

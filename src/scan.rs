@@ -10,6 +10,7 @@ use crate::findings::{self, Finding, ScanError, Summary};
 use crate::matcher::{Matcher, RawMatch, Scratch};
 use crate::sources::fs::{self, FileEvent, WalkOptions};
 use crate::sources::{clientside, is_binary, Provenance};
+use crate::{decode, dedupe};
 
 /// The result of a scan, before suppression and reporting.
 #[derive(Debug, Default)]
@@ -57,9 +58,18 @@ impl Worker {
         bytes: &[u8],
         out: &mut Vec<Finding>,
     ) {
+        let first = out.len();
         self.matches.clear();
         matcher.scan(bytes, &mut self.scratch, &mut self.matches);
         findings::from_matches(matcher.rules(), bytes, prov, &self.matches, out);
+        // Secrets wrapped in base64, percent-encoding or string escapes: scan the decoded
+        // text, report at the encoded span.
+        for layer in decode::layers(bytes, &decode::Limits::default()) {
+            self.matches.clear();
+            matcher.scan(&layer.text, &mut self.scratch, &mut self.matches);
+            findings::from_decoded(matcher.rules(), bytes, prov, &layer, &self.matches, out);
+        }
+        dedupe::resolve(matcher.rules(), out, first);
     }
 }
 

@@ -45,6 +45,9 @@ pub fn write(
         if let Some(v) = &f.validation {
             tags.push(v.clone());
         }
+        if let Some(d) = &f.decoded {
+            tags.push(format!("decoded: {d}"));
+        }
         let tags = if tags.is_empty() {
             String::new()
         } else {

@@ -31,6 +31,9 @@ pub fn finding_value(f: &Finding, show_secrets: bool) -> Value {
     m.insert("entropy".into(), json!(f.entropy));
     m.insert("client_side".into(), json!(f.client_side));
     m.insert("fingerprint".into(), json!(f.fingerprint));
+    if let Some(d) = &f.decoded {
+        m.insert("decoded".into(), json!(d));
+    }
     if let Some(c) = &f.commit {
         m.insert("commit".into(), json!(c.commit));
         m.insert("author".into(), json!(c.author));

@@ -112,6 +112,9 @@ pub fn write(
                 result["properties"]["date"] = json!(c.date);
                 result["properties"]["occurrences"] = json!(f.occurrences.len().max(1));
             }
+            if let Some(d) = &f.decoded {
+                result["properties"]["decoded"] = json!(d);
+            }
             result
         })
         .collect();

@@ -54,6 +54,8 @@ pub struct WalkOptions {
     pub threads: usize,
     pub max_file_size: u64,
     pub exclude: Option<PathFilter>,
+    /// Skip lockfiles, vendored trees and binary assets below the roots (`exclusions`).
+    pub default_exclusions: bool,
 }
 
 /// What the walk found at one path.
@@ -95,7 +97,16 @@ where
         .require_git(false)
         .follow_links(false)
         .threads(opts.threads.max(1))
-        .filter_entry(|e| e.file_name() != ".git");
+        .filter_entry({
+            let defaults = opts.default_exclusions;
+            move |e| {
+                e.file_name() != ".git"
+                    && !(defaults
+                        && e.depth() > 0
+                        && e.file_type().is_some_and(|t| t.is_dir())
+                        && super::exclusions::dir(&e.file_name().to_string_lossy()))
+            }
+        });
     let roots: Vec<(PathBuf, PathBuf)> = opts
         .roots
         .iter()
@@ -134,6 +145,19 @@ where
                 if filter.excludes(&absolute_under(roots, path)) {
                     visit(FileEvent::Excluded { path: &shown });
                     return WalkState::Continue;
+                }
+            }
+            if opts.default_exclusions && entry.depth() > 0 {
+                match super::exclusions::file(&entry.file_name().to_string_lossy()) {
+                    Some(super::exclusions::Exclusion::Lockfile) => {
+                        visit(FileEvent::Excluded { path: &shown });
+                        return WalkState::Continue;
+                    }
+                    Some(super::exclusions::Exclusion::BinaryAsset) => {
+                        visit(FileEvent::Binary { path: &shown });
+                        return WalkState::Continue;
+                    }
+                    None => {}
                 }
             }
             match read_file(path, opts.max_file_size, &mut buf) {

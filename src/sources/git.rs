@@ -653,9 +653,12 @@ pub fn commit_info(repo: &Repository, oid: Oid) -> Option<CommitInfo> {
     })
 }
 
-/// Whether a progress bar may be drawn: stderr is a terminal and this is not a CI run.
+/// Whether a progress bar may be drawn: stderr is a terminal, this is not a CI run, and `-q`
+/// did not silence warnings.
 pub fn progress_wanted() -> bool {
-    std::io::stderr().is_terminal() && std::env::var_os("CI").is_none()
+    std::io::stderr().is_terminal()
+        && std::env::var_os("CI").is_none()
+        && tracing::enabled!(tracing::Level::WARN)
 }
 
 /// A progress bar of blobs and bytes, or nothing.
@@ -672,7 +675,7 @@ impl Progress {
                 indicatif::ProgressDrawTarget::stderr(),
             );
             if let Ok(style) = indicatif::ProgressStyle::with_template(
-                "{spinner} scanning history [{bar:30}] {pos}/{len} blobs, {msg} ({elapsed})",
+                "{spinner} history [{bar:24}] {pos}/{len} blobs, {msg} {elapsed}",
             ) {
                 bar.set_style(style.progress_chars("=> "));
             }

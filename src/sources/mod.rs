@@ -2,6 +2,7 @@
 //! (`Provenance`), so that the same bytes seen twice can be scanned once.
 
 pub mod clientside;
+pub mod exclusions;
 pub mod fs;
 pub mod git;
 pub mod staged;

@@ -582,3 +582,26 @@ fn allowlisted_paths_are_not_scanned_in_history() {
     assert_eq!(code, 0, "{rep}");
     assert_eq!(rep["summary"]["skipped_excluded"], 1);
 }
+
+#[test]
+fn thread_count_does_not_change_the_report() {
+    let r = Repo::new();
+    for i in 0..5u8 {
+        r.write(
+            &format!("d{i}/k.env"),
+            &format!("A={}\nB={}\n", key(i), key((i + 1) % 5)),
+        );
+        r.commit(&format!("c{i}"));
+    }
+    let one = run(r
+        .cmd()
+        .args(["scan", "--git", "-j", "1", "--format", "json"]));
+    let two = run(r
+        .cmd()
+        .args(["scan", "--git", "-j", "2", "--format", "json"]));
+    assert_eq!(code(&one), 1);
+    assert_eq!(stdout(&one), stdout(&two));
+    // Five distinct secrets, each grouped with its second occurrence.
+    let rep = json(&one);
+    assert_eq!(rep["findings"].as_array().unwrap().len(), 5);
+}

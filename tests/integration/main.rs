@@ -2,7 +2,9 @@
 //! has its own module; each test gets its own temp dir and a hermetic command.
 
 mod act;
+mod fixtures;
 mod git;
 mod harness;
 mod monitor;
+mod precision;
 mod scan;

@@ -286,7 +286,7 @@ fn config_allowlists_paths_regexes_stopwords_and_disables_rules() {
     t.write(
         ".keywarden.toml",
         "[allowlist]\npaths = [\"vendor/\", \"**/*.snap\"]\nregexes = ['^tok_AAAA']\nstopwords = [\"testonly\"]\n\
-         [rules]\ndisable = [\"test-assignment\"]\npaths = [\"rules\"]\n",
+         [rules]\ndisable = [\"test-assignment\", \"generic-api-key\", \"generic-secret\"]\npaths = [\"rules\"]\n",
     );
     t.write("vendor/lib.txt", format!("{}\n", tok(6)));
     t.write("src/x.snap", format!("{}\n", tok(7)));
