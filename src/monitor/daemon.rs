@@ -213,8 +213,17 @@ impl Daemon {
         } else {
             self.engine.close_idle(IDLE_GRACE);
         }
-        let now = self.cfg.now.unwrap_or_else(|| self.engine.now());
-        if self.engine.max_ts.is_some() || self.cfg.now.is_some() {
+        // "Now" for the inventory: event time for `--once` (replays agree); a daemon also
+        // lets the wall clock move it, or a quiet system would never find its unused keys.
+        let now = self.cfg.now.unwrap_or_else(|| {
+            let t = self.engine.now();
+            if complete {
+                t
+            } else {
+                t.max(chrono::Utc::now().timestamp())
+            }
+        });
+        if self.engine.max_ts.is_some() || self.cfg.now.is_some() || !complete {
             self.engine.check_inventory(now);
         }
         report.late = self.engine.stats.late - late_before;
