@@ -101,6 +101,9 @@ impl Daemon {
                 let (name, text) = row?;
                 let st: KeyState = serde_json::from_str(&text)
                     .with_context(|| format!("corrupt state for key {name}"))?;
+                if !st.volume.is_valid() {
+                    anyhow::bail!("corrupt state for key {name}: bad baseline shape");
+                }
                 engine.restore(name, st);
             }
         }

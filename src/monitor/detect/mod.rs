@@ -350,7 +350,10 @@ impl Engine {
         };
         let wm = m - self.settings.lateness - grace;
         for i in 0..self.keys.len() {
-            if self.keys[i].last_ts < wm && self.keys[i].closed < wm.div_euclid(BUCKET) - 1 {
+            // Only keys with open buckets: zeros for quiet keys are filled in lazily when they
+            // are next used (same result), so a quiet key's state is not rewritten every poll.
+            let st = &self.keys[i];
+            if !st.open.is_empty() && st.last_ts < wm && st.closed < wm.div_euclid(BUCKET) - 1 {
                 self.close_until(i, wm);
                 self.dirty[i] = true;
             }
