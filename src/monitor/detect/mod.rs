@@ -501,4 +501,22 @@ mod tests {
         assert!(e.alerts.is_empty(), "{:?}", kinds(&e));
         assert_eq!(e.stats.late, 1);
     }
+
+    #[test]
+    fn a_schedule_moved_by_an_hour_is_not_a_spike() {
+        let mut e = Engine::new(Settings::default(), Vec::new(), Exposed::default());
+        for b in 0..(12 * 288) {
+            let start = T0 + b * 300;
+            let day = b / 288;
+            let hour = (b % 288) / 12;
+            // Business hours 08-18 UTC, from day 9 on 07-17 (daylight saving time began).
+            let open = if day < 9 { 8..18 } else { 7..17 };
+            let n = if open.contains(&hour) { 150 } else { 3 };
+            for j in 0..n {
+                feed(&mut e, start + j * 300 / n, "k", 200);
+            }
+        }
+        e.flush();
+        assert!(e.alerts.is_empty(), "{:?}", kinds(&e));
+    }
 }

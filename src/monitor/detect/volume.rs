@@ -2,7 +2,8 @@
 //! baseline. Two baselines, both robust:
 //! - by hour of day × weekday/weekend (48 slots, the last 60 buckets of each): median and MAD,
 //!   which absorbs day/night and weekend cycles, and (being recent and a median) a ramp of
-//!   traffic over days;
+//!   traffic over days; the larger of this hour's and the neighbouring hours' medians is used,
+//!   so a schedule shifted by an hour (daylight saving time) is not a spike;
 //! - by time of day at 5-minute resolution over the last 6 days: the median over days of the
 //!   busiest neighbouring bucket, which absorbs a batch job that runs at the same time every
 //!   day even when it fills only part of an hour.
@@ -120,6 +121,20 @@ fn baseline(v: &VolumeState, bucket: i64) -> Option<(f64, f64, f64)> {
         *x = (*x - med).abs();
     }
     let mad = median(&mut xs);
+    // The neighbouring hours' medians too: a schedule that shifts by an hour (daylight saving
+    // time in the users' zone, a moved cron job) must not look like a spike for a week.
+    let mut med_near = med;
+    for off in [-12, 12] {
+        let n = slot(bucket + off);
+        let nlen = v.seasonal_len[n] as usize;
+        if nlen >= 12 {
+            let mut ys: Vec<f64> = v.seasonal[n * RING..n * RING + nlen]
+                .iter()
+                .map(|&c| c as f64)
+                .collect();
+            med_near = med_near.max(median(&mut ys));
+        }
+    }
     let scale = (1.4826 * mad).max(med.sqrt()).max(1.0);
     // Same time of day on earlier days.
     let day = bucket.div_euclid(BUCKETS_PER_DAY);
@@ -146,7 +161,7 @@ fn baseline(v: &VolumeState, bucket: i64) -> Option<(f64, f64, f64)> {
     } else {
         0.0
     };
-    Some((med, recurring, scale))
+    Some((med_near, recurring, scale))
 }
 
 fn record(v: &mut VolumeState, bucket: i64, count: u32) {
