@@ -101,6 +101,9 @@ pub struct RuleArgs {
     /// Ignore any .keywarden.toml.
     #[arg(long, conflicts_with = "config")]
     pub no_config: bool,
+    /// Load only the rules from --rules and the config, not the shipped pack.
+    #[arg(long)]
+    pub no_builtin_rules: bool,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -101,6 +101,9 @@ impl Daemon {
                 let (name, text) = row?;
                 let st: KeyState = serde_json::from_str(&text)
                     .with_context(|| format!("corrupt state for key {name}"))?;
+                if !st.volume.is_valid() {
+                    anyhow::bail!("corrupt state for key {name}: bad baseline shape");
+                }
                 engine.restore(name, st);
             }
         }
@@ -213,8 +216,17 @@ impl Daemon {
         } else {
             self.engine.close_idle(IDLE_GRACE);
         }
-        let now = self.cfg.now.unwrap_or_else(|| self.engine.now());
-        if self.engine.max_ts.is_some() || self.cfg.now.is_some() {
+        // "Now" for the inventory: event time for `--once` (replays agree); a daemon also
+        // lets the wall clock move it, or a quiet system would never find its unused keys.
+        let now = self.cfg.now.unwrap_or_else(|| {
+            let t = self.engine.now();
+            if complete {
+                t
+            } else {
+                t.max(chrono::Utc::now().timestamp())
+            }
+        });
+        if self.engine.max_ts.is_some() || self.cfg.now.is_some() || !complete {
             self.engine.check_inventory(now);
         }
         report.late = self.engine.stats.late - late_before;

@@ -2,7 +2,8 @@
 //! baseline. Two baselines, both robust:
 //! - by hour of day × weekday/weekend (48 slots, the last 60 buckets of each): median and MAD,
 //!   which absorbs day/night and weekend cycles, and (being recent and a median) a ramp of
-//!   traffic over days;
+//!   traffic over days; the larger of this hour's and the neighbouring hours' medians is used,
+//!   so a schedule shifted by an hour (daylight saving time) is not a spike;
 //! - by time of day at 5-minute resolution over the last 6 days: the median over days of the
 //!   busiest neighbouring bucket, which absorbs a batch job that runs at the same time every
 //!   day even when it fills only part of an hour.
@@ -48,10 +49,12 @@ pub struct VolumeState {
     /// Learning starts here (first event, or the end of a long silence).
     pub since: i64,
     /// `SLOTS` rings of `RING` counts.
+    #[serde(with = "packed")]
     pub seasonal: Vec<u32>,
     pub seasonal_len: Vec<u8>,
     pub seasonal_pos: Vec<u8>,
     /// `BUCKETS_PER_DAY` × `DAYS` counts, by day index modulo `DAYS`.
+    #[serde(with = "packed")]
     pub daily: Vec<u32>,
     /// Start of the open incident.
     pub incident: Option<i64>,
@@ -67,6 +70,18 @@ impl VolumeState {
             daily: vec![0; BUCKETS_PER_DAY as usize * DAYS],
             incident: None,
         }
+    }
+}
+
+impl VolumeState {
+    /// Whether a state read back from the database has the shape this code indexes into.
+    pub fn is_valid(&self) -> bool {
+        self.seasonal.len() == SLOTS * RING
+            && self.seasonal_len.len() == SLOTS
+            && self.seasonal_pos.len() == SLOTS
+            && self.seasonal_len.iter().all(|&l| l as usize <= RING)
+            && self.seasonal_pos.iter().all(|&p| (p as usize) < RING)
+            && self.daily.len() == BUCKETS_PER_DAY as usize * DAYS
     }
 }
 
@@ -106,6 +121,20 @@ fn baseline(v: &VolumeState, bucket: i64) -> Option<(f64, f64, f64)> {
         *x = (*x - med).abs();
     }
     let mad = median(&mut xs);
+    // The neighbouring hours' medians too: a schedule that shifts by an hour (daylight saving
+    // time in the users' zone, a moved cron job) must not look like a spike for a week.
+    let mut med_near = med;
+    for off in [-12, 12] {
+        let n = slot(bucket + off);
+        let nlen = v.seasonal_len[n] as usize;
+        if nlen >= 12 {
+            let mut ys: Vec<f64> = v.seasonal[n * RING..n * RING + nlen]
+                .iter()
+                .map(|&c| c as f64)
+                .collect();
+            med_near = med_near.max(median(&mut ys));
+        }
+    }
     let scale = (1.4826 * mad).max(med.sqrt()).max(1.0);
     // Same time of day on earlier days.
     let day = bucket.div_euclid(BUCKETS_PER_DAY);
@@ -132,7 +161,7 @@ fn baseline(v: &VolumeState, bucket: i64) -> Option<(f64, f64, f64)> {
     } else {
         0.0
     };
-    Some((med, recurring, scale))
+    Some((med_near, recurring, scale))
 }
 
 fn record(v: &mut VolumeState, bucket: i64, count: u32) {
@@ -199,4 +228,63 @@ pub fn close(
         }
     }
     record(v, bucket, count);
+}
+
+/// Count arrays in the state database as base64 of LEB128 varints: most counts take one byte,
+/// so a key's baseline is a few KB instead of tens of KB of JSON numbers, rewritten each poll.
+mod packed {
+    use base64::Engine as _;
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[u32], s: S) -> Result<S::Ok, S::Error> {
+        let mut bytes = Vec::with_capacity(v.len());
+        for &x in v {
+            let mut x = x;
+            loop {
+                let b = (x & 0x7f) as u8;
+                x >>= 7;
+                if x == 0 {
+                    bytes.push(b);
+                    break;
+                }
+                bytes.push(b | 0x80);
+            }
+        }
+        s.serialize_str(&base64::engine::general_purpose::STANDARD_NO_PAD.encode(bytes))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u32>, D::Error> {
+        let text = String::deserialize(d)?;
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(text.as_bytes())
+            .map_err(serde::de::Error::custom)?;
+        let mut out = Vec::with_capacity(bytes.len());
+        let (mut x, mut shift) = (0u32, 0u32);
+        for b in bytes {
+            if shift > 28 {
+                return Err(serde::de::Error::custom("bad packed counts"));
+            }
+            x |= ((b & 0x7f) as u32) << shift;
+            if b & 0x80 == 0 {
+                out.push(x);
+                x = 0;
+                shift = 0;
+            } else {
+                shift += 7;
+            }
+        }
+        Ok(out)
+    }
+
+    #[cfg(test)]
+    mod tests {
+        #[test]
+        fn round_trip() {
+            #[derive(serde::Serialize, serde::Deserialize, PartialEq, Debug)]
+            struct W(#[serde(with = "super")] Vec<u32>);
+            let w = W(vec![0, 1, 127, 128, 300, 65_536, u32::MAX]);
+            let j = serde_json::to_string(&w).unwrap();
+            assert_eq!(serde_json::from_str::<W>(&j).unwrap(), w);
+        }
+    }
 }
