@@ -560,6 +560,28 @@ fn main() {
     list(&mut md, "Missed planted secrets", &misses);
     list(&mut md, "False positives", &fps);
     list(&mut md, "Found by a rule of another family", &other_family);
+    if !on_other_negatives.is_empty() {
+        let mut by_rule: BTreeMap<&str, usize> = BTreeMap::new();
+        for x in &on_other_negatives {
+            *by_rule
+                .entry(x.split(' ').next().unwrap_or(""))
+                .or_default() += 1;
+        }
+        let strict = total.findings - total.false_positives;
+        writeln!(
+            md,
+            "\nStrict precision, counting findings on other rules' negative examples as false: {}/{} = {}. By rule: {}.",
+            strict,
+            total.findings + on_other_negatives.len(),
+            ratio(strict, total.findings + on_other_negatives.len()),
+            by_rule
+                .iter()
+                .map(|(r, n)| format!("{r} {n}"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+        .unwrap();
+    }
     list(
         &mut md,
         "Findings on other rules' negative examples (not counted)",

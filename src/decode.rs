@@ -197,13 +197,13 @@ fn base64_runs(hay: &[u8], limits: &Limits) -> Vec<Range<usize>> {
 }
 
 /// Cheap test before decoding: in base64 of ASCII text the first character of every 4-character
-/// group encodes a byte's top six bits, which for 0x09..=0x7F lie in `C` (tab, newline) or
+/// group encodes a byte's top six bits, which for 0x09..=0x7F lie in `C`, `D` (tab, LF, CR) or
 /// `I`..=`f`. Identifiers that happen to be base64-alphabet runs fail this within a few groups.
 fn could_be_text(body: &[u8]) -> bool {
     body.iter()
         .step_by(4)
         .take(16)
-        .all(|&c| matches!(c, b'C' | b'I'..=b'Z' | b'a'..=b'f'))
+        .all(|&c| matches!(c, b'C' | b'D' | b'I'..=b'Z' | b'a'..=b'f'))
 }
 
 fn decode_base64(run: &[u8]) -> Option<Decoded> {
@@ -388,6 +388,10 @@ fn decode_one_escape(s: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
             out.push(b'\t');
             return i + 2;
         }
+        b'r' => {
+            out.push(b'\r');
+            return i + 2;
+        }
         _ => {}
     }
     out.push(s[i]);
@@ -515,35 +519,5 @@ mod tests {
             ..Limits::default()
         };
         assert_eq!(layers(many.as_bytes(), &small).len(), 4);
-    }
-}
-#[cfg(test)]
-mod probe {
-    #[test]
-    #[ignore]
-    fn probe_registry() {
-        let list = std::fs::read_to_string("/tmp/prec-files.txt").unwrap();
-        let lim = super::Limits::default();
-        let (mut b64, mut pct, mut esc, mut bytes) = (0usize, 0usize, 0usize, 0usize);
-        let (mut nb, mut np, mut ne) = (0usize, 0usize, 0usize);
-        let t = std::time::Instant::now();
-        let mut t_runs = std::time::Duration::ZERO;
-        for p in list.lines() {
-            let Ok(hay) = std::fs::read(p) else { continue };
-            bytes += hay.len();
-            let t0 = std::time::Instant::now();
-            nb += super::base64_runs(&hay, &lim).len();
-            np += super::percent_runs(&hay, &lim).len();
-            ne += super::escape_spans(&hay, &lim).len();
-            t_runs += t0.elapsed();
-            for l in super::layers(&hay, &lim) {
-                match l.encoding.split('+').next().unwrap() {
-                    "base64" => b64 += l.text.len(),
-                    "percent" => pct += l.text.len(),
-                    _ => esc += l.text.len(),
-                }
-            }
-        }
-        eprintln!("bytes {bytes} runs b64 {nb} pct {np} esc {ne} decoded b64 {b64} pct {pct} esc {esc} total {:?} runs {:?}", t.elapsed(), t_runs);
     }
 }
