@@ -160,7 +160,21 @@ fn embed(ext: &str, line: &str, rng: &mut Rng) -> Option<(String, usize, String)
             )
         }
         "ipynb" => {
-            let esc = json_escape(line);
+            // As notebooks store cells: one JSON string per source line, each but the last
+            // ending in an escaped newline.
+            let n = line.split('\n').count();
+            let esc = line
+                .split('\n')
+                .enumerate()
+                .map(|(i, l)| {
+                    json_escape(&if i + 1 < n {
+                        format!("{l}\n")
+                    } else {
+                        l.to_string()
+                    })
+                })
+                .collect::<Vec<_>>()
+                .join(",\n    ");
             (
                 "{\"cells\": [{\"cell_type\": \"code\", \"source\": [\"import requests\\n\", "
                     .into(),
@@ -251,7 +265,9 @@ fn variants(example: &str, secret: Range<usize>, rng: &mut Rng) -> Vec<Variant> 
             let esc = &esc[1..esc.len() - 1];
             match body.find(esc) {
                 Some(i) => at + i..at + i + esc.len(),
-                None => continue,
+                // A multi-line secret split over several JSON strings: expect a finding
+                // anywhere in the planted example.
+                None => region.clone(),
             }
         };
         out.push((ext.to_string(), text, range, region));

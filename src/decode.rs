@@ -314,19 +314,56 @@ fn escape_spans(hay: &[u8], limits: &Limits) -> Vec<Range<usize>> {
                 .count()
                 >= 3
         };
-        if !(counts || weak) || out.last().is_some_and(|r| p < r.end) {
+        let joined = next == b'n' && string_continues(hay, p).is_some();
+        if !(counts || weak || joined) || out.last().is_some_and(|r| p < r.end) {
             continue;
         }
         let lo = p.saturating_sub(half);
         let start = memchr::memrchr(b'\n', &hay[lo..p]).map_or(lo, |i| lo + i + 1);
         let hi = (p + half).min(hay.len());
-        let end = memchr::memchr(b'\n', &hay[p..hi]).map_or(hi, |i| p + i);
+        let mut end = memchr::memchr(b'\n', &hay[p..hi]).map_or(hi, |i| p + i);
+        // A notebook cell or JSON string array: one string per source line. Take the
+        // following strings of the array too, so a multi-line value is decoded whole.
+        while end - start < limits.max_span {
+            let Some(tail) = last_escape_before(hay, start, end) else {
+                break;
+            };
+            let Some(next_string) = string_continues(hay, tail) else {
+                break;
+            };
+            if next_string < end {
+                break;
+            }
+            let hi = (next_string + half).min(hay.len());
+            end = memchr::memchr(b'\n', &hay[next_string..hi]).map_or(hi, |i| next_string + i);
+        }
         match out.last_mut() {
             Some(last) if start <= last.end => last.end = end,
             _ => out.push(start..end),
         }
     }
     out
+}
+
+/// If `hay[p..]` is `\n",` then whitespace then `"` (the end of one JSON string in an array
+/// and the start of the next), the offset of that next opening quote.
+fn string_continues(hay: &[u8], p: usize) -> Option<usize> {
+    let rest = hay.get(p..)?;
+    if !rest.starts_with(b"\\n\",") {
+        return None;
+    }
+    let mut i = p + 4;
+    while i < hay.len() && hay[i].is_ascii_whitespace() && i - p < 64 {
+        i += 1;
+    }
+    (hay.get(i) == Some(&b'"')).then_some(i)
+}
+
+/// The last `\n",` in `hay[start..end]`, if the line ends with one.
+fn last_escape_before(hay: &[u8], start: usize, end: usize) -> Option<usize> {
+    let p = memchr::memmem::rfind(&hay[start..end], b"\\n\",")? + start;
+    let after = &hay[p + 4..end];
+    after.iter().all(|b| b.is_ascii_whitespace()).then_some(p)
 }
 
 fn decode_escapes(s: &[u8]) -> Option<Decoded> {
@@ -382,7 +419,8 @@ fn decode_one_escape(s: &[u8], i: usize, out: &mut Vec<u8>) -> usize {
         }
         b'n' => {
             out.push(b'\n');
-            return i + 2;
+            // Between two strings of a JSON array, drop the `",` + whitespace + `"`.
+            return string_continues(s, i).map_or(i + 2, |q| q + 1);
         }
         b't' => {
             out.push(b'\t');
@@ -501,6 +539,17 @@ mod tests {
         let ls = layers(b.as_bytes(), &Limits::default());
         assert_eq!(ls[0].original(0..12), 3..19);
         assert_eq!(ls[0].original(3..6), 7..11);
+    }
+
+    #[test]
+    fn notebook_source_lines_are_joined() {
+        let hay = b"{\"source\": [\n    \"k = `-----BEGIN KEY-----\\n\",\n    \"QUJD\\n\",\n    \"-----END KEY-----`\"\n  ]}\n";
+        let ls = layers(hay, &Limits::default());
+        let esc = ls.iter().find(|l| l.encoding == "escape").unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&esc.text),
+            "    \"k = `-----BEGIN KEY-----\nQUJD\n-----END KEY-----`\""
+        );
     }
 
     #[test]
