@@ -29,6 +29,45 @@ pub enum Command {
     /// List or check the rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Watch API usage-log exports for abuse (once, or as a polling daemon).
+    Monitor(MonitorArgs),
+    /// Install the git pre-commit hook.
+    #[command(subcommand)]
+    Hook(HookCommand),
+    /// Record today's findings so that later scans report only new ones.
+    #[command(subcommand)]
+    Baseline(BaselineCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum HookCommand {
+    /// Write .git/hooks/pre-commit running `keywarden scan --staged`.
+    Install {
+        /// Replace a hook keywarden did not write (it is kept as pre-commit.local and run first).
+        #[arg(long)]
+        force: bool,
+        /// A path inside the repository (default: the current directory).
+        #[arg(value_name = "REPO")]
+        repo: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BaselineCommand {
+    /// Scan and write the findings' fingerprints to FILE.
+    Create {
+        /// Where to write the baseline.
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+        /// Scan the git history instead of the working tree.
+        #[arg(long)]
+        git: bool,
+        /// What to scan (default: the current directory).
+        #[arg(long, value_name = "PATH")]
+        path: Option<PathBuf>,
+        #[command(flatten)]
+        rules: RuleArgs,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -58,6 +97,9 @@ pub struct RuleArgs {
     /// Ignore any .keywarden.toml.
     #[arg(long, conflicts_with = "config")]
     pub no_config: bool,
+    /// Load only the rules from --rules and the config, not the shipped pack.
+    #[arg(long)]
+    pub no_builtin_rules: bool,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -94,6 +136,35 @@ pub struct ScanArgs {
     /// When to colour human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorArg,
+    #[command(flatten)]
+    pub git: GitArgs,
+}
+
+/// History and staged scans.
+#[derive(Debug, Clone, Args)]
+pub struct GitArgs {
+    /// Scan git history: every blob reachable from all refs (PATH is the repository).
+    #[arg(long)]
+    pub git: bool,
+    /// History scan of this ref only (implies --git).
+    #[arg(long, value_name = "REF")]
+    pub branch: Option<String>,
+    /// History scan of the commits after REV, e.g. a pull request's base (implies --git).
+    #[arg(long, value_name = "REV", conflicts_with = "range")]
+    pub since: Option<String>,
+    /// History scan of the commits in A..B (implies --git).
+    #[arg(long, value_name = "A..B", conflicts_with = "branch")]
+    pub range: Option<String>,
+    /// Scan the staged changes (index against HEAD), for pre-commit hooks.
+    #[arg(long, conflicts_with_all = ["git", "branch", "since", "range"])]
+    pub staged: bool,
+}
+
+impl GitArgs {
+    /// Whether any flag asks for a history scan.
+    pub fn history(&self) -> bool {
+        self.git || self.branch.is_some() || self.since.is_some() || self.range.is_some()
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,4 +181,63 @@ pub enum RulesCommand {
         #[command(flatten)]
         rules: RuleArgs,
     },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MonitorArgs {
+    /// Usage-log export files or directories (CSV, JSON lines, CloudTrail JSON; .gz too).
+    #[arg(long = "input", short = 'i', value_name = "FILE_OR_DIR")]
+    pub inputs: Vec<PathBuf>,
+    /// Column names: `timestamp=...,key_id=...,status=...,source_ip=...,secret=...`.
+    #[arg(long, value_name = "ROLE=NAME,...")]
+    pub columns: Option<String>,
+    /// Key inventory CSV (api_key_id, name, created_at, last_rotated_at, allowed_ips).
+    #[arg(long, value_name = "FILE")]
+    pub keys: Option<PathBuf>,
+    /// keywarden scan JSON output: keys reported as leaked.
+    #[arg(long, value_name = "FILE")]
+    pub findings: Option<PathBuf>,
+    /// Daemon config file (TOML); flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// State database (default: $XDG_DATA_HOME/keywarden/state.db; `--once` without it keeps
+    /// state in memory).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Process what is there and exit (0 no alerts, 1 alerts, 2 error).
+    #[arg(long)]
+    pub once: bool,
+    /// Daemon poll interval (e.g. 60s, 5m).
+    #[arg(long, value_name = "DURATION")]
+    pub interval: Option<String>,
+    /// Alert output format.
+    #[arg(long, short = 'f', value_enum)]
+    pub format: Option<MonitorFormatArg>,
+    /// Append alerts to this file (deduplicated by alert id) instead of stdout.
+    #[arg(long, short = 'o', value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Alert on inventory keys unused for this long (default 14d).
+    #[arg(long, value_name = "DURATION")]
+    pub unused_after: Option<String>,
+    /// Alert on keys not rotated for this long (default 90d).
+    #[arg(long, value_name = "DURATION")]
+    pub rotate_after: Option<String>,
+    /// Per-key learning period before volume and address alerts (default 7d).
+    #[arg(long, value_name = "DURATION")]
+    pub learning: Option<String>,
+    /// How late a record may arrive before its bucket is closed (default 15m).
+    #[arg(long, value_name = "DURATION")]
+    pub lateness: Option<String>,
+    /// Addresses every key may use (CIDR, repeatable), on top of the inventory's allowed_ips.
+    #[arg(long = "allow-ip", value_name = "CIDR")]
+    pub allowed_ips: Vec<String>,
+    /// Event time treated as "now" for inventory checks (default: the latest event seen).
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum MonitorFormatArg {
+    Human,
+    Jsonl,
 }

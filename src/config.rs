@@ -131,7 +131,11 @@ impl FileConfig {
             .map(|p| self.root.join(p))
             .collect();
         dirs.extend(args.rules.iter().cloned());
-        Ok(RuleSet::load(true, &dirs, &self.spec.rules.disable)?)
+        Ok(RuleSet::load(
+            !args.no_builtin_rules,
+            &dirs,
+            &self.spec.rules.disable,
+        )?)
     }
 
     pub fn secret_filter(&self) -> Result<SecretFilter> {

@@ -437,4 +437,7 @@ pub struct Summary {
     pub suppressed: u64,
     pub rules: usize,
     pub errors: Vec<ScanError>,
+    /// History and staged scans: commits walked, blobs seen and skipped, damaged objects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub git: Option<crate::sources::git::GitStats>,
 }

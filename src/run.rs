@@ -7,7 +7,9 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result};
 
-use crate::cli::{Command, FormatArg, RuleArgs, RulesCommand, ScanArgs};
+use crate::cli::{
+    BaselineCommand, Command, FormatArg, GitArgs, HookCommand, RuleArgs, RulesCommand, ScanArgs,
+};
 use crate::config::{FileConfig, ScanConfig};
 use crate::findings::Finding;
 use crate::matcher::{Matcher, SecretFilter};
@@ -30,6 +32,14 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Scan(args) => scan(&args),
         Command::Rules(RulesCommand::List { rules, format }) => rules_list(&rules, format),
         Command::Rules(RulesCommand::Check { rules }) => rules_check(&rules),
+        Command::Monitor(args) => crate::monitor::run(&args),
+        Command::Hook(HookCommand::Install { force, repo }) => hook_install(force, repo),
+        Command::Baseline(BaselineCommand::Create {
+            file,
+            git,
+            path,
+            rules,
+        }) => crate::baseline::create(&file, git, path, &rules),
     }
 }
 
@@ -64,7 +74,9 @@ pub fn outcome(out: &ScanOutput) -> Outcome {
 
 fn scan(args: &ScanArgs) -> Result<Outcome> {
     let cfg = ScanConfig::from_cli(args)?;
-    let mut out = if cfg.stdin {
+    let mut out = if args.git.staged || args.git.history() {
+        git_scan(&cfg, &args.git)?
+    } else if cfg.stdin {
         scan::scan_reader(
             &cfg.matcher,
             "-",
@@ -78,7 +90,51 @@ fn scan(args: &ScanArgs) -> Result<Outcome> {
     let mut w = output(&cfg.output)?;
     report::write(&mut w, &cfg.report, &cfg.rules, &out.findings, &out.summary)?;
     w.flush()?;
+    if args.git.staged && !out.findings.is_empty() {
+        eprintln!("{}", crate::sources::staged::BLOCKED_HINT);
+    }
     Ok(outcome(&out))
+}
+
+/// History (`--git`, `--branch`, `--since`, `--range`) and staged scans.
+pub fn git_scan(cfg: &ScanConfig, g: &GitArgs) -> Result<ScanOutput> {
+    if cfg.stdin || cfg.walk.roots.len() > 1 {
+        anyhow::bail!("a git scan takes one repository path");
+    }
+    let repo = cfg.walk.roots[0].clone();
+    if g.staged {
+        return crate::sources::staged::scan_staged(
+            &cfg.matcher,
+            &repo,
+            cfg.walk.max_file_size,
+            cfg.walk.exclude.as_ref(),
+        );
+    }
+    let opts = crate::sources::git::HistoryOptions {
+        repo,
+        branch: g.branch.clone(),
+        since: g.since.clone(),
+        range: g.range.clone(),
+        max_blob_size: cfg.walk.max_file_size,
+        threads: cfg.walk.threads,
+        exclude: cfg.walk.exclude.clone(),
+        progress: crate::sources::git::progress_wanted(),
+    };
+    crate::sources::git::scan_history(&cfg.matcher, &opts)
+}
+
+fn hook_install(force: bool, repo: Option<PathBuf>) -> Result<Outcome> {
+    let exe = std::env::current_exe().context("cannot find the keywarden binary's path")?;
+    let repo = repo.unwrap_or_else(|| PathBuf::from("."));
+    match crate::hook::install(&repo, &exe, force)? {
+        crate::hook::Installed::Fresh(hook) => eprintln!("installed {}", hook.display()),
+        crate::hook::Installed::Chained { hook, local } => eprintln!(
+            "installed {}; the previous hook is now {} and runs first",
+            hook.display(),
+            local.display()
+        ),
+    }
+    Ok(Outcome::Clean)
 }
 
 fn rule_config(args: &RuleArgs) -> Result<FileConfig> {

@@ -9,10 +9,13 @@ use anyhow::{Context, Result};
 use rusqlite::Connection;
 
 /// `(name, sql)`, applied in this order. Append only: never edit or reorder a shipped entry.
-pub const MIGRATIONS: &[(&str, &str)] = &[(
-    "0001-meta",
-    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
-)];
+pub const MIGRATIONS: &[(&str, &str)] = &[
+    (
+        "0001-meta",
+        "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
+    ),
+    ("0100-monitor", crate::monitor::daemon::SCHEMA),
+];
 
 /// An open state database.
 pub struct State {

@@ -117,6 +117,26 @@ pub fn write(
         }
     }
     writeln!(out, "{line}")?;
+    if let Some(g) = &summary.git {
+        let mut git = format!(
+            "git: {} commits, {} distinct blobs, {} scanned",
+            g.commits, g.blobs_seen, g.blobs_scanned
+        );
+        let notes = [
+            (g.corrupt_objects, "unreadable objects"),
+            (g.submodules, "submodule entries skipped"),
+            (g.non_utf8_paths, "non-UTF-8 paths"),
+        ];
+        for (n, what) in notes {
+            if n > 0 {
+                git.push_str(&format!(", {n} {what}"));
+            }
+        }
+        if g.shallow {
+            git.push_str(", shallow clone");
+        }
+        writeln!(out, "{git}")?;
+    }
     for e in &summary.errors {
         writeln!(
             out,

@@ -4,6 +4,8 @@
 pub mod clientside;
 pub mod exclusions;
 pub mod fs;
+pub mod git;
+pub mod staged;
 
 use serde::Serialize;
 

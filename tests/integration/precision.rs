@@ -55,6 +55,8 @@ confidence = "medium"
 examples = ["postgres://app:Xk9mP2vL7q@db:5432/app"]
 "#;
 
+const GENERIC_RULES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/rules/generic.toml");
+
 fn b64(s: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(s)
 }
@@ -69,8 +71,13 @@ fn scan(t: &TestDir, extra: &[&str]) -> (i32, serde_json::Value) {
     let mut args = vec![
         "scan",
         "--no-config",
+        // The test rules plus the shipped generic rules only: the provider pack grows and its
+        // rules would win the dedupe against the test rules.
+        "--no-builtin-rules",
         "--rules",
         &rules,
+        "--rules",
+        GENERIC_RULES,
         "-f",
         "json",
         "--show-secrets",
@@ -350,7 +357,15 @@ fn default_exclusions_can_be_turned_off_in_the_config() {
     t.write(".keywarden.toml", "[scan]\ndefault_exclusions = false\n");
     t.write("vendor/x.txt", format!("{}\n", pat()));
     let rules = t.write_aux("rules/test.toml", PROVIDER_RULES);
-    let o = run(t.cmd().args(["scan", "--rules", &rules, "-f", "json", "."]));
+    let o = run(t.cmd().args([
+        "scan",
+        "--no-builtin-rules",
+        "--rules",
+        &rules,
+        "-f",
+        "json",
+        ".",
+    ]));
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_eq!(
         finding_keys(&json(&o)),
