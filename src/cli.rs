@@ -29,6 +29,10 @@ pub enum Command {
     /// List or check the rules.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Check found secrets against their providers (sends each secret to its provider).
+    Validate(ValidateArgs),
+    /// Revoke or regenerate exposed keys (dry run unless --yes).
+    Revoke(RevokeArgs),
     /// Watch API usage-log exports for abuse (once, or as a polling daemon).
     Monitor(MonitorArgs),
     /// Install the git pre-commit hook.
@@ -136,8 +140,107 @@ pub struct ScanArgs {
     /// When to colour human output.
     #[arg(long, value_enum, default_value = "auto")]
     pub color: ColorArg,
+    /// Check each found secret with its provider (sends the secret to the provider).
+    #[arg(long)]
+    pub validate: bool,
+    /// Validation requests in flight at once.
+    #[arg(long, value_name = "N", default_value = "4")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
     #[command(flatten)]
     pub git: GitArgs,
+}
+
+/// How to talk to providers.
+#[derive(Debug, Clone, Args)]
+pub struct ProviderArgs {
+    /// Allow requests to private, loopback and link-local addresses.
+    #[arg(long)]
+    pub allow_internal: bool,
+    /// Timeout for each request, in seconds.
+    #[arg(long, value_name = "SECS", default_value = "10")]
+    pub timeout: f64,
+    /// Attempts per request (timeouts, 429 and 5xx are retried).
+    #[arg(long, value_name = "N", default_value = "4")]
+    pub attempts: u32,
+    /// First retry delay in milliseconds (doubles each retry, plus jitter).
+    #[arg(long, value_name = "MS", default_value = "500")]
+    pub retry_delay_ms: u64,
+    /// Extra provider definitions (directory of .toml files, or one file; repeatable).
+    #[arg(long = "providers", value_name = "DIR")]
+    pub providers: Vec<PathBuf>,
+}
+
+/// Where to send notifications.
+#[derive(Debug, Clone, Args)]
+pub struct NotifyArgs {
+    /// Show a desktop notification for each action.
+    #[arg(long)]
+    pub notify_desktop: bool,
+    /// POST each notification as JSON (Slack-compatible `text`) to this URL.
+    #[arg(long, value_name = "URL")]
+    pub webhook: Option<String>,
+    /// Append each notification as a JSON line to this file (`-`: stdout).
+    #[arg(long, value_name = "FILE")]
+    pub notify_jsonl: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ValidateArgs {
+    /// A `scan --format json --show-secrets` report (`-`: stdin).
+    #[arg(long, value_name = "FILE", default_value = "-")]
+    pub findings: PathBuf,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    /// Validation requests in flight at once.
+    #[arg(long, value_name = "N", default_value = "4")]
+    pub concurrency: usize,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct RevokeArgs {
+    /// A `scan --format json --show-secrets` report to act on.
+    #[arg(long, value_name = "FILE")]
+    pub findings: Option<PathBuf>,
+    /// Only findings with this fingerprint (repeatable).
+    #[arg(long, value_name = "FP")]
+    pub fingerprint: Vec<String>,
+    /// Only findings of this rule (repeatable).
+    #[arg(long = "rule", value_name = "RULE")]
+    pub rule: Vec<String>,
+    /// One key: the provider that holds it.
+    #[arg(long = "provider", value_name = "P", conflicts_with = "findings")]
+    pub provider_id: Option<String>,
+    /// One key: its id at the provider.
+    #[arg(long, value_name = "ID", requires = "provider_id")]
+    pub key_id: Option<String>,
+    /// One key: the environment variable holding its secret (for providers that need it).
+    #[arg(long, value_name = "VAR", requires = "provider_id")]
+    pub secret_env: Option<String>,
+    /// Regenerate the secret (keeping the key id) instead of revoking.
+    #[arg(long)]
+    pub regenerate: bool,
+    /// Also retry the actions the state database holds as pending.
+    #[arg(long)]
+    pub retry_pending: bool,
+    /// Why (recorded in the action log).
+    #[arg(long, value_name = "TEXT", default_value = "exposed secret")]
+    pub reason: String,
+    /// State database (the monitor's; default: $XDG_DATA_HOME/keywarden/state.db).
+    #[arg(long, value_name = "FILE")]
+    pub state: Option<PathBuf>,
+    /// Perform the requests (without it: print them, secrets redacted).
+    #[arg(long)]
+    pub yes: bool,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+    #[command(flatten)]
+    pub provider: ProviderArgs,
+    #[command(flatten)]
+    pub notify: NotifyArgs,
 }
 
 /// History and staged scans.

@@ -4,6 +4,7 @@
 //! Data flows one way: rules → matcher → sources → findings → report for the scanner, and
 //! ingest → detect → act → state for the monitor. Only `config` and the binary wire the two.
 
+pub mod act;
 pub mod alert;
 pub mod baseline;
 pub mod checksum;

@@ -32,6 +32,8 @@ pub fn run(command: Command) -> Result<Outcome> {
         Command::Scan(args) => scan(&args),
         Command::Rules(RulesCommand::List { rules, format }) => rules_list(&rules, format),
         Command::Rules(RulesCommand::Check { rules }) => rules_check(&rules),
+        Command::Validate(args) => crate::act::validate_command(&args),
+        Command::Revoke(args) => crate::act::revoke_command(&args),
         Command::Monitor(args) => crate::monitor::run(&args),
         Command::Hook(HookCommand::Install { force, repo }) => hook_install(force, repo),
         Command::Baseline(BaselineCommand::Create {
@@ -87,6 +89,14 @@ fn scan(args: &ScanArgs) -> Result<Outcome> {
         scan::scan_tree(&cfg.matcher, &cfg.walk)
     };
     suppress(&cfg, &mut out);
+    if args.validate {
+        crate::act::validate_findings(
+            &mut out.findings,
+            &cfg.rules,
+            &args.provider,
+            args.concurrency,
+        )?;
+    }
     let mut w = output(&cfg.output)?;
     report::write(&mut w, &cfg.report, &cfg.rules, &out.findings, &out.summary)?;
     w.flush()?;

@@ -15,6 +15,7 @@ pub const MIGRATIONS: &[(&str, &str)] = &[
         "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);",
     ),
     ("0100-monitor", crate::monitor::daemon::SCHEMA),
+    ("0200-act-actions", crate::act::MIGRATION_ACTIONS),
 ];
 
 /// An open state database.

@@ -51,6 +51,9 @@ pub struct MonitorFileSpec {
     pub volume: VolumeSpec,
     #[serde(default)]
     pub auth: AuthSpec,
+    /// What to do about alerts (notify / revoke / regenerate), see `act::policy`.
+    #[serde(default)]
+    pub act: Option<crate::act::policy::ActSpec>,
 }
 
 /// Everything `keywarden monitor` needs, validated.
@@ -67,6 +70,7 @@ pub struct MonitorConfig {
     pub output: Option<PathBuf>,
     pub settings: Settings,
     pub now: Option<i64>,
+    pub act: Option<crate::act::policy::ActSpec>,
 }
 
 /// `$XDG_DATA_HOME/keywarden/state.db`, else `~/.local/share/keywarden/state.db`.
@@ -176,6 +180,10 @@ impl MonitorConfig {
             }
             (None, Some(f)) => bail!("unknown format {f:?} in config (human, jsonl)"),
         };
+        let act = spec.act.clone().map(|mut a| {
+            a.resolve(&root);
+            a
+        });
         let now = match &args.now {
             Some(n) => Some(parse(n.as_bytes()).with_context(|| format!("bad --now {n:?}"))?),
             None => None,
@@ -195,6 +203,7 @@ impl MonitorConfig {
                 .or_else(|| spec.output.as_ref().map(rel)),
             settings,
             now,
+            act,
         })
     }
 }

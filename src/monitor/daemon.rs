@@ -336,6 +336,7 @@ impl Daemon {
                 mark(self.state.conn(), &id, sink.name())?;
                 delivered += 1;
             }
+            sink.after_poll();
         }
         Ok(delivered)
     }

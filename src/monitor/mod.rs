@@ -30,8 +30,24 @@ pub fn daemon_from_cli(args: &MonitorArgs) -> Result<Daemon> {
         Some(p) => Box::new(FileSink::open(p, cfg.format)?),
         None => Box::new(StdoutSink { format: cfg.format }),
     };
+    let actor = match &cfg.act {
+        Some(spec) => {
+            let state = cfg.state.clone().unwrap_or_else(|| ":memory:".into());
+            let http = spec.http_options()?;
+            Some(crate::act::policy::Actor::new(
+                spec,
+                &state,
+                http,
+                &spec.providers,
+            )?)
+        }
+        None => None,
+    };
     let mut d = Daemon::open(cfg)?;
     d.add_sink(sink);
+    if let Some(a) = actor {
+        d.add_sink(Box::new(a));
+    }
     Ok(d)
 }
 

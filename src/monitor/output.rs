@@ -21,6 +21,8 @@ use crate::terminal;
 pub trait AlertSink {
     fn name(&self) -> &str;
     fn deliver(&mut self, alert: &Alert) -> Result<()>;
+    /// Called once after every poll's deliveries (the act layer retries pending actions).
+    fn after_poll(&mut self) {}
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
