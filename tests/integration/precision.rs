@@ -18,6 +18,16 @@ confidence = "high"
 examples = ["t = ghp_Ab3De5Gh7Jk9Mn1Pq2Rs4Tu6Vw8Xy0Zz1Aa2B"]
 
 [[rules]]
+id = "test-github-pat-checked"
+name = "Test GitHub PAT with checksum"
+regex = '''\b(?P<secret>ghc_[A-Za-z0-9]{36})\b'''
+keywords = ["ghc_"]
+checksum = "github"
+severity = "high"
+confidence = "high"
+examples = ["t = ghc_Ab3De5Gh7Jk9Mn1Pq2Rs4Tu6Vw8Xy0Zz1Aa2B"]
+
+[[rules]]
 id = "test-acme-key"
 name = "Test Acme key"
 regex = '''\b(?P<secret>acme_[A-Za-z0-9]{24})\b'''
@@ -395,6 +405,35 @@ fn test_paths_lower_severity_but_never_drop_findings() {
         vec![
             ("src/app.py".into(), "high".into()),
             ("tests/fixtures/app.py".into(), "medium".into()),
+        ]
+    );
+}
+
+#[test]
+fn a_look_alike_with_a_wrong_checksum_is_low_confidence() {
+    let t = TestDir::new();
+    let good = pat().replacen("ghp_", "ghc_", 1);
+    // Same shape, one character of the random part changed: the CRC32 tail no longer fits.
+    let bad = good.replacen("Ab3", "Ab4", 1);
+    t.write("a.env", format!("GOOD={good}\nBAD={bad}\n"));
+    let (_, r) = scan(&t, &["."]);
+    let got: Vec<(String, u64, String)> = r["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["rule_id"].as_str().unwrap().to_string(),
+                f["line"].as_u64().unwrap(),
+                f["confidence"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        vec![
+            ("test-github-pat-checked".into(), 1, "high".into()),
+            ("test-github-pat-checked".into(), 2, "low".into()),
         ]
     );
 }
