@@ -16,6 +16,7 @@ pub mod entropy;
 pub mod findings;
 pub mod group;
 pub mod hook;
+pub mod keywords;
 pub mod matcher;
 pub mod monitor;
 pub mod randomness;

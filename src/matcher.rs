@@ -1,4 +1,4 @@
-//! Finds rule matches in a byte buffer: one Aho-Corasick pass for every rule's keywords, then
+//! Finds rule matches in a byte buffer: one keyword pass (see `keywords`) for every rule's keywords, then
 //! only the rules whose keywords occurred run their regex, and only in windows around the hits.
 //!
 //! The matcher is shared by all worker threads (`Arc<Matcher>`); each thread owns a `Scratch`
@@ -12,10 +12,10 @@
 use std::ops::Range;
 use std::sync::{Arc, OnceLock};
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{CaptureLocations, Regex, RegexBuilder};
 
 use crate::entropy;
+use crate::keywords::KeywordIndex;
 use crate::rules::{Rule, RuleSet};
 
 /// Bytes before a keyword hit that a match may start at.
@@ -76,7 +76,7 @@ struct CompiledRule {
 pub struct Matcher {
     rules: Arc<RuleSet>,
     filter: SecretFilter,
-    keywords: AhoCorasick,
+    keywords: KeywordIndex,
     /// For each keyword pattern, the rules that listed it.
     keyword_rules: Vec<Vec<u32>>,
     compiled: Vec<CompiledRule>,
@@ -108,18 +108,15 @@ impl Matcher {
                 }
             }
         }
-        // A full DFA costs a few milliseconds to build for hundreds of keywords but keeps the
-        // keyword pass flat as the rule pack grows. The search is non-overlapping (an overlapping
-        // search checks for matches at every byte and was 80% of the scan time), so a keyword that
-        // overlaps a reported one could be missed: each keyword therefore also wakes the rules of
-        // every keyword that can overlap it, whose occurrence then lies inside the same window.
-        let keywords = AhoCorasickBuilder::new()
-            .ascii_case_insensitive(true)
-            .match_kind(MatchKind::Standard)
-            .kind(Some(AhoCorasickKind::DFA))
-            .build(&patterns)
-            .expect("keyword automaton over validated literals");
-        let keyword_rules = widen_to_overlapping(&patterns, &keyword_rules);
+        let keywords = KeywordIndex::new(&patterns);
+        // The automaton fallback reports non-overlapping occurrences, so a keyword overlapping a
+        // reported one could be missed: each keyword then also wakes the rules of every keyword
+        // that can overlap it, whose occurrence lies inside the same window.
+        let keyword_rules = if keywords.reports_overlapping() {
+            keyword_rules
+        } else {
+            widen_to_overlapping(&patterns, &keyword_rules)
+        };
         let compiled = rules
             .rules()
             .iter()
@@ -222,16 +219,19 @@ impl Matcher {
             scratch.locs = None;
         }
         scratch.touched.clear();
-        for hit in self.keywords.find_iter(hay) {
-            let start = hit.start().saturating_sub(WINDOW_BACK);
-            let end = (hit.end() + WINDOW_FORWARD).min(hay.len());
-            for &r in &self.keyword_rules[hit.pattern().as_usize()] {
+        let keyword_rules = &self.keyword_rules;
+        let windows = &mut scratch.windows;
+        let touched = &mut scratch.touched;
+        self.keywords.for_each(hay, |pattern, hit_start, hit_end| {
+            let start = hit_start.saturating_sub(WINDOW_BACK);
+            let end = (hit_end + WINDOW_FORWARD).min(hay.len());
+            for &r in &keyword_rules[pattern] {
                 if only.is_some_and(|o| o != r as usize) {
                     continue;
                 }
-                let w = &mut scratch.windows[r as usize];
+                let w = &mut windows[r as usize];
                 if w.is_empty() {
-                    scratch.touched.push(r);
+                    touched.push(r);
                 }
                 match w.last_mut() {
                     Some(last) if start <= last.end && start >= last.start => {
@@ -240,7 +240,7 @@ impl Matcher {
                     _ => w.push(start..end),
                 }
             }
-        }
+        });
         let first = out.len();
         let locs = scratch.locs.get_or_insert_with(|| vec![None; n]);
         for &r in &scratch.touched {
