@@ -153,17 +153,46 @@ fn decode_once(
     out
 }
 
+const B64: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        t[i] = b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_');
+        i += 1;
+    }
+    t
+};
+
 fn is_b64(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'-' | b'_')
+    B64[b as usize]
 }
 
 /// Maximal runs of base64 characters (with trailing `=` padding) of a plausible length.
 fn base64_runs(hay: &[u8], limits: &Limits) -> Vec<Range<usize>> {
     let mut out = Vec::new();
+    let m = limits.min_base64.max(1);
     let mut i = 0;
     while i < hay.len() {
+        // Skip ahead: a run of at least `m` starting at or after `i` covers `i + m - 1`
+        // unless it starts later, so a non-base64 byte there rules out every start up to it.
+        // Most bytes of source code are skipped without being looked at.
+        if let Some(&b) = hay.get(i + m - 1) {
+            if !is_b64(b) {
+                i += m;
+                continue;
+            }
+        }
         if !is_b64(hay[i]) {
             i += 1;
+            continue;
+        }
+        // Only the start of a maximal run counts: a run that began before `i` was either
+        // taken whole or rejected when its start was reached.
+        if i > 0 && is_b64(hay[i - 1]) {
+            while i < hay.len() && is_b64(hay[i]) {
+                i += 1;
+            }
             continue;
         }
         let start = i;
