@@ -24,6 +24,11 @@ const LOWER: [u8; 256] = {
     t
 };
 
+#[inline(always)]
+fn fold(b: u8) -> u32 {
+    LOWER[b as usize] as u32
+}
+
 /// A multi-keyword finder over lowercased literals.
 pub struct KeywordIndex {
     patterns: Vec<Vec<u8>>,
@@ -35,11 +40,50 @@ enum Kind {
     Automaton(AhoCorasick),
 }
 
-/// Keywords of four or more bytes are screened by their first four bytes, three-byte keywords
-/// by all three: each is a bitmap of hashed n-grams plus, per hash, the keywords to compare.
+/// Every keyword is screened by one of its three-byte substrings, the one made of the rarest
+/// bytes (so "heroku" waits for "rok", not the common "her"), at a known offset into it.
 struct Grams {
-    four: Screen,
-    three: Option<Screen>,
+    any: Screen,
+    /// Per keyword: where its screening trigram starts.
+    offsets: Vec<u8>,
+}
+
+/// Rough frequency (per mille) of a lowercased byte in source code and prose: what makes a
+/// trigram common. Letters follow English; separators and spaces are frequent in code.
+fn frequency(b: u8) -> f64 {
+    match b {
+        b' ' => 150.0,
+        b'e' => 120.0,
+        b't' => 90.0,
+        b'a' => 80.0,
+        b'o' => 75.0,
+        b'i' | b'n' => 70.0,
+        b's' => 65.0,
+        b'r' => 60.0,
+        b'h' => 50.0,
+        b'l' | b'd' => 40.0,
+        b'c' => 35.0,
+        b'u' | b'm' => 30.0,
+        b'f' | b'p' | b'.' => 25.0,
+        b'g' | b'w' | b'y' | b'_' | b'"' => 20.0,
+        b'b' | b'-' | b':' | b'/' | b'=' => 15.0,
+        b'v' | b'0'..=b'9' => 10.0,
+        b'k' => 8.0,
+        b'x' => 3.0,
+        b'j' => 2.0,
+        b'q' | b'z' => 1.0,
+        _ => 5.0,
+    }
+}
+
+/// The offset of `p`'s rarest trigram (first of equals).
+fn rarest_trigram(p: &[u8]) -> usize {
+    (0..=p.len() - 3)
+        .min_by(|&a, &b| {
+            let score = |i: usize| p[i..i + 3].iter().map(|&c| frequency(c)).product::<f64>();
+            score(a).total_cmp(&score(b))
+        })
+        .unwrap_or(0)
 }
 
 struct Screen {
@@ -92,9 +136,7 @@ fn hash(x: u32) -> usize {
 
 /// The lowercased first `n` (3 or 4) bytes of `p`, big-endian.
 fn gram(p: &[u8], n: usize) -> u32 {
-    p[..n]
-        .iter()
-        .fold(0u32, |x, &b| (x << 8) | LOWER[b as usize] as u32)
+    p[..n].iter().fold(0u32, |x, &b| (x << 8) | fold(b))
 }
 
 impl KeywordIndex {
@@ -102,18 +144,19 @@ impl KeywordIndex {
     pub fn new(patterns: &[String]) -> KeywordIndex {
         let pats: Vec<Vec<u8>> = patterns.iter().map(|p| p.as_bytes().to_vec()).collect();
         let kind = if pats.iter().all(|p| p.len() >= 3) {
-            let mut four = Vec::new();
-            let mut three = Vec::new();
-            for (i, p) in pats.iter().enumerate() {
-                if p.len() >= 4 {
-                    four.push((gram(p, 4), i as u32));
-                } else {
-                    three.push((gram(p, 3), i as u32));
-                }
-            }
+            let offsets: Vec<u8> = pats
+                .iter()
+                .map(|p| rarest_trigram(&p[..p.len().min(255)]) as u8)
+                .collect();
+            let any: Vec<(u32, u32)> = pats
+                .iter()
+                .zip(&offsets)
+                .enumerate()
+                .map(|(i, (p, &o))| (gram(&p[o as usize..], 3), i as u32))
+                .collect();
             Kind::Grams(Box::new(Grams {
-                four: Screen::new(&four),
-                three: (!three.is_empty()).then(|| Screen::new(&three)),
+                any: Screen::new(&any),
+                offsets,
             }))
         } else {
             Kind::Automaton(
@@ -145,58 +188,47 @@ impl KeywordIndex {
                     f(m.pattern().as_usize(), m.start(), m.end());
                 }
             }
-            Kind::Grams(g) => match &g.three {
-                None => self.screen::<false>(g, hay, &mut f),
-                Some(_) => self.screen::<true>(g, hay, &mut f),
-            },
+            Kind::Grams(g) => self.screen(g, hay, &mut f),
         }
     }
 
-    /// Screens in chunks: a tight loop collects the end positions of n-grams in the bitmaps
-    /// (no calls, no branches), then the few candidates are confirmed byte for byte.
-    fn screen<const THREE: bool>(
-        &self,
-        g: &Grams,
-        hay: &[u8],
-        f: &mut impl FnMut(usize, usize, usize),
-    ) {
+    /// Screens in chunks: a tight loop collects the positions where some keyword's screening
+    /// trigram ends (one bitmap test a byte, no calls, no branches); each candidate is then
+    /// confirmed byte for byte against the keywords screened by that trigram.
+    fn screen(&self, g: &Grams, hay: &[u8], f: &mut impl FnMut(usize, usize, usize)) {
         const CHUNK: usize = 1024;
-        let mut c4 = [0u32; CHUNK];
-        let mut c3 = [0u32; CHUNK];
+        let mut cands = [0u32; CHUNK];
         let mut x = 0u32;
         for (c, chunk) in hay.chunks(CHUNK).enumerate() {
             let base = c * CHUNK;
-            let (mut n4, mut n3) = (0, 0);
+            let mut n = 0;
             for (j, &b) in chunk.iter().enumerate() {
-                x = (x << 8) | LOWER[b as usize] as u32;
-                c4[n4] = j as u32;
-                n4 += g.four.hit(x) as usize;
-                if THREE {
-                    if let Some(three) = &g.three {
-                        c3[n3] = j as u32;
-                        n3 += three.hit(x & 0xFF_FFFF) as usize;
-                    }
-                }
+                x = (x << 8) | fold(b);
+                cands[n] = j as u32;
+                n += g.any.hit(x & 0xFF_FFFF) as usize;
             }
-            for (screen, cands, n) in [(Some(&g.four), &c4, 4), (g.three.as_ref(), &c3, 3)] {
-                let Some(screen) = screen else { continue };
-                let count = if n == 4 { n4 } else { n3 };
-                for &j in &cands[..count] {
-                    let end = base + j as usize + 1;
-                    let Some(start) = end.checked_sub(n) else {
+            for &j in &cands[..n] {
+                let Some(at) = (base + j as usize + 1).checked_sub(3) else {
+                    continue;
+                };
+                let g3 = gram(&hay[at..at + 3], 3);
+                for &id in g.any.candidates(g3) {
+                    let Some(start) = at.checked_sub(g.offsets[id as usize] as usize) else {
                         continue;
                     };
-                    for &id in screen.candidates(gram(&hay[start..end], n)) {
-                        let p = &self.patterns[id as usize];
-                        if hay
-                            .get(start..start + p.len())
-                            .is_some_and(|w| w.eq_ignore_ascii_case(p))
-                        {
-                            f(id as usize, start, start + p.len());
-                        }
-                    }
+                    self.confirm(id, hay, start, f);
                 }
             }
+        }
+    }
+
+    fn confirm(&self, id: u32, hay: &[u8], start: usize, f: &mut impl FnMut(usize, usize, usize)) {
+        let p = &self.patterns[id as usize];
+        if hay
+            .get(start..start + p.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(p))
+        {
+            f(id as usize, start, start + p.len());
         }
     }
 }
