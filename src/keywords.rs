@@ -40,50 +40,12 @@ enum Kind {
     Automaton(AhoCorasick),
 }
 
-/// Every keyword is screened by one of its three-byte substrings, the one made of the rarest
-/// bytes (so "heroku" waits for "rok", not the common "her"), at a known offset into it.
+/// Every keyword is screened by one of its three-byte substrings, the least common one in
+/// ordinary code (so "heroku" waits for "oku", not the common "her"), at a known offset.
 struct Grams {
     any: Screen,
     /// Per keyword: where its screening trigram starts.
     offsets: Vec<u8>,
-}
-
-/// Rough frequency (per mille) of a lowercased byte in source code and prose: what makes a
-/// trigram common. Letters follow English; separators and spaces are frequent in code.
-fn frequency(b: u8) -> f64 {
-    match b {
-        b' ' => 150.0,
-        b'e' => 120.0,
-        b't' => 90.0,
-        b'a' => 80.0,
-        b'o' => 75.0,
-        b'i' | b'n' => 70.0,
-        b's' => 65.0,
-        b'r' => 60.0,
-        b'h' => 50.0,
-        b'l' | b'd' => 40.0,
-        b'c' => 35.0,
-        b'u' | b'm' => 30.0,
-        b'f' | b'p' | b'.' => 25.0,
-        b'g' | b'w' | b'y' | b'_' | b'"' => 20.0,
-        b'b' | b'-' | b':' | b'/' | b'=' => 15.0,
-        b'v' | b'0'..=b'9' => 10.0,
-        b'k' => 8.0,
-        b'x' => 3.0,
-        b'j' => 2.0,
-        b'q' | b'z' => 1.0,
-        _ => 5.0,
-    }
-}
-
-/// The offset of `p`'s rarest trigram (first of equals).
-fn rarest_trigram(p: &[u8]) -> usize {
-    (0..=p.len() - 3)
-        .min_by(|&a, &b| {
-            let score = |i: usize| p[i..i + 3].iter().map(|&c| frequency(c)).product::<f64>();
-            score(a).total_cmp(&score(b))
-        })
-        .unwrap_or(0)
 }
 
 struct Screen {
@@ -139,14 +101,48 @@ fn gram(p: &[u8], n: usize) -> u32 {
     p[..n].iter().fold(0u32, |x, &b| (x << 8) | fold(b))
 }
 
+/// The most frequent trigrams of ordinary source code, most frequent first
+/// (benches/support/gen-keyword-trigrams.py).
+static COMMON_TRIGRAMS: &str = include_str!("keyword_trigrams.txt");
+
+/// How common a lowercased trigram is: its distance from the end of the frequency list, 0 when
+/// it is not in the list at all.
+fn commonness() -> std::collections::HashMap<[u8; 3], u32> {
+    let list: Vec<&[u8]> = COMMON_TRIGRAMS
+        .lines()
+        .filter(|l| !l.starts_with("# ") && l.len() == 3)
+        .map(str::as_bytes)
+        .collect();
+    let n = list.len() as u32;
+    list.iter()
+        .enumerate()
+        .map(|(i, t)| ([t[0], t[1], t[2]], n - i as u32))
+        .collect()
+}
+
+/// The offset of `p`'s least common trigram (the first of equals).
+fn rarest_trigram(p: &[u8], common: &std::collections::HashMap<[u8; 3], u32>) -> usize {
+    (0..=p.len() - 3)
+        .min_by_key(|&i| {
+            let t = [
+                LOWER[p[i] as usize],
+                LOWER[p[i + 1] as usize],
+                LOWER[p[i + 2] as usize],
+            ];
+            common.get(&t).copied().unwrap_or(0)
+        })
+        .unwrap_or(0)
+}
+
 impl KeywordIndex {
     /// `patterns` must be lowercase already (they are matched case-insensitively).
     pub fn new(patterns: &[String]) -> KeywordIndex {
         let pats: Vec<Vec<u8>> = patterns.iter().map(|p| p.as_bytes().to_vec()).collect();
         let kind = if pats.iter().all(|p| p.len() >= 3) {
+            let common = commonness();
             let offsets: Vec<u8> = pats
                 .iter()
-                .map(|p| rarest_trigram(&p[..p.len().min(255)]) as u8)
+                .map(|p| rarest_trigram(&p[..p.len().min(255)], &common) as u8)
                 .collect();
             let any: Vec<(u32, u32)> = pats
                 .iter()
