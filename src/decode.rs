@@ -187,14 +187,7 @@ fn base64_runs(hay: &[u8], limits: &Limits) -> Vec<Range<usize>> {
             i += 1;
             continue;
         }
-        // Only the start of a maximal run counts: a run that began before `i` was either
-        // taken whole or rejected when its start was reached.
-        if i > 0 && is_b64(hay[i - 1]) {
-            while i < hay.len() && is_b64(hay[i]) {
-                i += 1;
-            }
-            continue;
-        }
+        // `i` starts a maximal run: every way here leaves a non-base64 byte (or `=`) before it.
         let start = i;
         while i < hay.len() && is_b64(hay[i]) {
             i += 1;

@@ -1,12 +1,12 @@
 //! Finds every occurrence of the rules' keywords (ASCII case-insensitive) in one pass.
 //!
 //! With hundreds of keywords an Aho-Corasick automaton no longer fits in the L1/L2 caches and
-//! its per-byte table walk dominated the scan. Keywords are at least three bytes long, so a
-//! bitmap of the hashed, lowercased first four bytes of every keyword (first three for
-//! three-byte keywords; 16 KiB each, they stay in L1) screens each position with a few
-//! arithmetic operations; only positions whose n-gram is in the bitmap compare the keywords that
-//! begin with it. The cost per byte is flat in the number of keywords. Keyword sets with a
-//! shorter literal fall back to an Aho-Corasick DFA.
+//! its per-byte table walk dominated the scan. Keywords are at least three bytes long, so each
+//! is screened by its least common trigram (by a frequency list measured on ordinary code): a
+//! 16 KiB bitmap of those hashed, lowercased trigrams stays in L1 and is tested once per byte;
+//! only positions whose trigram is in it compare the keywords screened by that trigram. The cost
+//! per byte is flat in the number of keywords. Keyword sets with a shorter literal fall back to
+//! an Aho-Corasick DFA.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 
@@ -36,22 +36,22 @@ pub struct KeywordIndex {
 }
 
 enum Kind {
-    Grams(Box<Grams>),
+    Trigrams(Trigrams),
     Automaton(AhoCorasick),
 }
 
 /// Every keyword is screened by one of its three-byte substrings, the least common one in
 /// ordinary code (so "heroku" waits for "oku", not the common "her"), at a known offset.
-struct Grams {
-    any: Screen,
+struct Trigrams {
+    screen: Screen,
     /// Per keyword: where its screening trigram starts.
     offsets: Vec<u8>,
 }
 
 struct Screen {
-    /// 2^BITS bits: is some keyword's leading n-gram hashed here?
+    /// 2^BITS bits: is some keyword's screening trigram hashed here?
     bits: Box<[u64; WORDS]>,
-    /// CSR layout: the keywords whose n-gram hashes to `h` are `ids[starts[h]..starts[h + 1]]`.
+    /// CSR layout: the keywords whose trigram hashes to `h` are `ids[starts[h]..starts[h + 1]]`.
     starts: Vec<u32>,
     ids: Vec<u32>,
 }
@@ -96,9 +96,9 @@ fn hash(x: u32) -> usize {
     (x.wrapping_mul(0x9E37_79B1) >> (32 - BITS)) as usize
 }
 
-/// The lowercased first `n` (3 or 4) bytes of `p`, big-endian.
-fn gram(p: &[u8], n: usize) -> u32 {
-    p[..n].iter().fold(0u32, |x, &b| (x << 8) | fold(b))
+/// The lowercased first three bytes of `p`, big-endian.
+fn trigram(p: &[u8]) -> u32 {
+    fold(p[0]) << 16 | fold(p[1]) << 8 | fold(p[2])
 }
 
 /// The most frequent trigrams of ordinary source code, most frequent first
@@ -124,11 +124,7 @@ fn commonness() -> std::collections::HashMap<[u8; 3], u32> {
 fn rarest_trigram(p: &[u8], common: &std::collections::HashMap<[u8; 3], u32>) -> usize {
     (0..=p.len() - 3)
         .min_by_key(|&i| {
-            let t = [
-                LOWER[p[i] as usize],
-                LOWER[p[i + 1] as usize],
-                LOWER[p[i + 2] as usize],
-            ];
+            let t = [p[i], p[i + 1], p[i + 2]].map(|b| LOWER[b as usize]);
             common.get(&t).copied().unwrap_or(0)
         })
         .unwrap_or(0)
@@ -144,20 +140,23 @@ impl KeywordIndex {
                 .iter()
                 .map(|p| rarest_trigram(&p[..p.len().min(255)], &common) as u8)
                 .collect();
-            let any: Vec<(u32, u32)> = pats
+            let entries: Vec<(u32, u32)> = pats
                 .iter()
                 .zip(&offsets)
                 .enumerate()
-                .map(|(i, (p, &o))| (gram(&p[o as usize..], 3), i as u32))
+                .map(|(i, (p, &o))| (trigram(&p[o as usize..]), i as u32))
                 .collect();
-            Kind::Grams(Box::new(Grams {
-                any: Screen::new(&any),
+            Kind::Trigrams(Trigrams {
+                screen: Screen::new(&entries),
                 offsets,
-            }))
+            })
         } else {
             Kind::Automaton(
                 AhoCorasickBuilder::new()
                     .ascii_case_insensitive(true)
+                    // Overlapping search needs the standard match semantics; the fallback is for
+                    // rare sets with two-byte keywords, so its speed matters less than the
+                    // guarantee that every occurrence is reported.
                     .match_kind(MatchKind::Standard)
                     .kind(Some(AhoCorasickKind::DFA))
                     .build(&pats)
@@ -170,28 +169,23 @@ impl KeywordIndex {
         }
     }
 
-    /// Whether every occurrence is reported, even one overlapping another keyword's. The
-    /// automaton fallback reports non-overlapping occurrences only.
-    pub fn reports_overlapping(&self) -> bool {
-        matches!(self.kind, Kind::Grams(_))
-    }
-
-    /// Calls `f(pattern, start, end)` for every occurrence in `hay` (not necessarily in order).
+    /// Calls `f(pattern, start, end)` for every occurrence in `hay`, overlapping ones included
+    /// (not necessarily in order).
     pub fn for_each(&self, hay: &[u8], mut f: impl FnMut(usize, usize, usize)) {
         match &self.kind {
             Kind::Automaton(ac) => {
-                for m in ac.find_iter(hay) {
+                for m in ac.find_overlapping_iter(hay) {
                     f(m.pattern().as_usize(), m.start(), m.end());
                 }
             }
-            Kind::Grams(g) => self.screen(g, hay, &mut f),
+            Kind::Trigrams(t) => self.screen(t, hay, &mut f),
         }
     }
 
     /// Screens in chunks: a tight loop collects the positions where some keyword's screening
     /// trigram ends (one bitmap test a byte, no calls, no branches); each candidate is then
     /// confirmed byte for byte against the keywords screened by that trigram.
-    fn screen(&self, g: &Grams, hay: &[u8], f: &mut impl FnMut(usize, usize, usize)) {
+    fn screen(&self, t: &Trigrams, hay: &[u8], f: &mut impl FnMut(usize, usize, usize)) {
         const CHUNK: usize = 1024;
         let mut cands = [0u32; CHUNK];
         let mut x = 0u32;
@@ -201,15 +195,14 @@ impl KeywordIndex {
             for (j, &b) in chunk.iter().enumerate() {
                 x = (x << 8) | fold(b);
                 cands[n] = j as u32;
-                n += g.any.hit(x & 0xFF_FFFF) as usize;
+                n += t.screen.hit(x & 0xFF_FFFF) as usize;
             }
             for &j in &cands[..n] {
                 let Some(at) = (base + j as usize + 1).checked_sub(3) else {
                     continue;
                 };
-                let g3 = gram(&hay[at..at + 3], 3);
-                for &id in g.any.candidates(g3) {
-                    let Some(start) = at.checked_sub(g.offsets[id as usize] as usize) else {
+                for &id in t.screen.candidates(trigram(&hay[at..])) {
+                    let Some(start) = at.checked_sub(t.offsets[id as usize] as usize) else {
                         continue;
                     };
                     self.confirm(id, hay, start, f);
@@ -244,7 +237,7 @@ mod tests {
     fn finds_every_occurrence_case_insensitively_including_overlaps() {
         let pats = ["sk_live_", "sk_", "live_k", "ghp_"].map(String::from);
         let index = KeywordIndex::new(&pats);
-        assert!(index.reports_overlapping());
+        assert!(matches!(index.kind, Kind::Trigrams(_)));
         assert_eq!(
             hits(&index, b"x SK_LIVE_kz ghp ghp_ sk_"),
             [(0, 2, 10), (1, 2, 5), (2, 5, 11), (3, 17, 21), (1, 22, 25)]
@@ -254,10 +247,13 @@ mod tests {
     }
 
     #[test]
-    fn short_keywords_fall_back_to_the_automaton() {
-        let pats = ["ab", "xyz_"].map(String::from);
+    fn short_keywords_fall_back_to_the_automaton_which_reports_overlaps_too() {
+        let pats = ["ab", "xyz_", "bcd_"].map(String::from);
         let index = KeywordIndex::new(&pats);
-        assert!(!index.reports_overlapping());
-        assert_eq!(hits(&index, b"..AB..xyz_"), [(0, 2, 4), (1, 6, 10)]);
+        assert!(matches!(index.kind, Kind::Automaton(_)));
+        assert_eq!(
+            hits(&index, b"..AB..xyz_ abcd_"),
+            [(0, 2, 4), (1, 6, 10), (0, 11, 13), (2, 12, 16)]
+        );
     }
 }

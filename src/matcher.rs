@@ -1,5 +1,5 @@
-//! Finds rule matches in a byte buffer: one keyword pass (see `keywords`) for every rule's keywords, then
-//! only the rules whose keywords occurred run their regex, and only in windows around the hits.
+//! Finds rule matches in a byte buffer: one pass (see `keywords`) finds every rule's keywords,
+//! then only the rules whose keywords occurred run their regex, only in windows around the hits.
 //!
 //! The matcher is shared by all worker threads (`Arc<Matcher>`); each thread owns a `Scratch`
 //! so the hot path takes no lock. Regexes compile on first use through a `OnceLock`, so a run
@@ -72,7 +72,7 @@ struct CompiledRule {
     stopwords: Vec<String>,
 }
 
-/// Every rule's keyword automaton and lazily compiled regexes.
+/// Every rule's keywords (one index) and lazily compiled regexes.
 pub struct Matcher {
     rules: Arc<RuleSet>,
     filter: SecretFilter,
@@ -109,14 +109,6 @@ impl Matcher {
             }
         }
         let keywords = KeywordIndex::new(&patterns);
-        // The automaton fallback reports non-overlapping occurrences, so a keyword overlapping a
-        // reported one could be missed: each keyword then also wakes the rules of every keyword
-        // that can overlap it, whose occurrence lies inside the same window.
-        let keyword_rules = if keywords.reports_overlapping() {
-            keyword_rules
-        } else {
-            widen_to_overlapping(&patterns, &keyword_rules)
-        };
         let compiled = rules
             .rules()
             .iter()
@@ -534,32 +526,6 @@ pub fn line_has_allow_marker(hay: &[u8], start: usize, end: usize) -> bool {
         .any(|m| memchr::memmem::find(line, m.as_bytes()).is_some())
 }
 
-/// For each keyword, its own rules plus those of every keyword that can overlap an occurrence of
-/// it (one contains the other, or a suffix of one is a prefix of the other). Sorted, no repeats.
-fn widen_to_overlapping(patterns: &[String], rules: &[Vec<u32>]) -> Vec<Vec<u32>> {
-    fn overlaps(a: &[u8], b: &[u8]) -> bool {
-        let n = a.len().min(b.len());
-        (1..=n).any(|k| a[a.len() - k..] == b[..k] || b[b.len() - k..] == a[..k])
-            || a.windows(b.len().max(1)).any(|w| w == b)
-            || b.windows(a.len().max(1)).any(|w| w == a)
-    }
-    patterns
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let mut all = rules[i].clone();
-            for (j, q) in patterns.iter().enumerate() {
-                if i != j && overlaps(p.as_bytes(), q.as_bytes()) {
-                    all.extend_from_slice(&rules[j]);
-                }
-            }
-            all.sort_unstable();
-            all.dedup();
-            all
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -628,8 +594,7 @@ mod tests {
 
     #[test]
     fn a_keyword_overlapping_a_reported_one_still_wakes_its_rule() {
-        // The keyword pass is non-overlapping: in "xyz_abc_" it reports "xyz_a" and resumes after
-        // it, so "abc_" is never reported itself; its rule must run anyway.
+        // In "xyz_abc_" the keywords "xyz_a" and "abc_" overlap; both rules must run.
         let m = matcher(concat!(
             "[[rules]]\nid = \"one\"\nname = \"One\"\nkeywords = [\"xyz_a\"]\n",
             "regex = '''(?P<secret>xyz_a[0-9]{6})'''\n",
